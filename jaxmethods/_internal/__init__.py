@@ -1,0 +1,1 @@
+"""Private helpers shared across jaxmethods subpackages (no stability promise)."""

@@ -1,0 +1,3 @@
+"""Performance kernels: FWHT and FFT in bit-reversed order."""
+
+__all__: list[str] = []
