@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,8 @@ class TourCase:
     ``setup()`` builds the problem and returns ``(run, error)``: ``run`` is a
     jitted zero-argument callable, ``error(out)`` compares its output with an
     independent reference and returns a float (the error that is printed).
+    The case passes when that error is finite and at most ``tolerance`` (in
+    the default float64 run; ``tests/test_tour.py`` enforces it).
     """
 
     name: str
@@ -34,6 +37,7 @@ class TourCase:
     problem: str
     setup: Callable[[], tuple[Callable[[], Any], Callable[[Any], float]]]
     error_kind: str = "max abs err"
+    tolerance: float = 1e-8
 
 
 def all_cases() -> list[TourCase]:
@@ -49,6 +53,11 @@ class TourResult:
     error: float
     compile_s: float
     run_s: float
+
+    @property
+    def passed(self) -> bool:
+        """Whether the error is finite and within the case's tolerance."""
+        return math.isfinite(self.error) and self.error <= self.case.tolerance
 
 
 def run_case(case: TourCase, *, repeats: int = 5) -> TourResult:
@@ -96,18 +105,30 @@ def main(argv: list[str]) -> int:
             return 2
     head = (
         f"{'method':28s} {'paper':5s} {'problem':44s} {'error':>10s}  "
-        f"{'':14s} {'run':>9s} {'compile':>9s}"
+        f"{'':14s} {'check':5s} {'run':>9s} {'compile':>9s}"
     )
-    print(f"jaxmethods tour on {jax.default_backend()} "
-          f"({'float64' if not args.float32 else 'float32'})")
+    print(
+        f"jaxmethods tour on {jax.default_backend()} "
+        f"({'float64' if not args.float32 else 'float32'})"
+    )
     print(head)
     print("-" * len(head))
+    failed = []
     for c in cases:
         r = run_case(c)
+        if args.float32:
+            check = "n/a"  # tolerances bound the float64 error
+        else:
+            check = "pass" if r.passed else "FAIL"
+            if not r.passed:
+                failed.append(c.name)
         print(
             f"{c.name:28s} {c.paper:5s} {c.problem:44s} {r.error:10.2e}  "
-            f"{'(' + c.error_kind + ')':14s} {_fmt_time(r.run_s):>9s} "
+            f"{'(' + c.error_kind + ')':14s} {check:5s} {_fmt_time(r.run_s):>9s} "
             f"{_fmt_time(r.compile_s):>9s}",
             flush=True,
         )
+    if failed:
+        print(f"tour: error above tolerance in {', '.join(failed)}")
+        return 1
     return 0

@@ -118,3 +118,15 @@ def assert_uniform_ks(u, *, alpha: float = 1e-4):
 def fit_slope(n, err) -> float:
     """Least-squares slope of ``log err`` against ``log n``."""
     return float(np.polyfit(np.log(np.asarray(n)), np.log(np.asarray(err)), 1)[0])
+
+
+def unchecked(f: Callable) -> Callable:
+    """``f`` without the runtime jaxtyping wrapper that pytest installs.
+
+    Error tests call library functions with inputs that break their annotations
+    (wrong rank, wrong dtype) to check the library's own messages, which are
+    what users see: runtime type checking is on only in this test suite.
+    """
+    import inspect
+
+    return inspect.unwrap(f)

@@ -5,8 +5,6 @@ Digital constructions run in unsigned integer arithmetic: ``uint64`` when
 enters the construction of a point set.
 """
 
-from __future__ import annotations
-
 import jax
 import jax.numpy as jnp
 import numpy as np

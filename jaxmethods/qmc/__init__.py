@@ -1,3 +1,40 @@
-"""Randomized low-discrepancy point sets (QMCPy, P02)."""
+"""Randomized low-discrepancy point sets (QMCPy, P02).
 
-__all__: list[str] = []
+Key-based functions (``lattice``, ``digital_net_b2``, ``halton``) draw their
+randomization from a PRNG key; the explicit-parameter cores
+(``lattice_points``, ``digital_net_points``, ``halton_points``) take the
+random ingredients as arrays, so that other libraries' point sets can be
+reproduced bit for bit.
+"""
+
+from ._digital_net import (
+    digital_net_b2 as digital_net_b2,
+    digital_net_points as digital_net_points,
+    digital_shift as digital_shift,
+    interlace as interlace,
+    linear_matrix_scramble as linear_matrix_scramble,
+    nested_uniform_scramble as nested_uniform_scramble,
+    random_digital_shift as random_digital_shift,
+    random_scramble_matrices as random_scramble_matrices,
+    sobol_generating_matrices as sobol_generating_matrices,
+)
+from ._discrepancy import discrepancy as discrepancy
+from ._iid import iid_uniform as iid_uniform
+from ._lattice import lattice as lattice, lattice_points as lattice_points
+
+
+__all__ = [
+    "lattice",
+    "lattice_points",
+    "digital_net_b2",
+    "digital_net_points",
+    "sobol_generating_matrices",
+    "linear_matrix_scramble",
+    "random_scramble_matrices",
+    "digital_shift",
+    "random_digital_shift",
+    "nested_uniform_scramble",
+    "interlace",
+    "iid_uniform",
+    "discrepancy",
+]
