@@ -1,6 +1,145 @@
-"""Tour cases for jaxmethods.qmc."""
+"""Tour cases for jaxmethods.qmc (``python -m jaxmethods tour``).
+
+Each reference is computed independently in NumPy with Python-integer or
+float64 arithmetic, point by point, from the same random ingredients.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
 
 from .._tour import TourCase
+from ._data import kuo_lattice_vector
+from ._digital_net import (
+    digital_net_b2,
+    linear_matrix_scramble,
+    random_digital_shift,
+    random_scramble_matrices,
+    sobol_generating_matrices,
+)
+from ._discrepancy import discrepancy
+from ._lattice import lattice
 
 
-CASES: list[TourCase] = []
+def _max_abs(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def _ref_lattice(n, g, shift):
+    """frac(phi_2(i) g + shift) with exact rational arithmetic per point."""
+    m = 20
+    out = np.empty((n, g.size))
+    for i in range(n):
+        rev = int(f"{i:0{m}b}"[::-1], 2)
+        for j, gj in enumerate(g.tolist()):
+            out[i, j] = ((rev * gj) % 2**m) / 2**m
+    y = out + shift[None, :]
+    return np.where(y >= 1, y - 1, y)
+
+
+def _lattice_case():
+    n, d = 1024, 8
+    key = jr.key(7)
+    run = jax.jit(functools.partial(lattice, n=n, d=d))
+    shift = np.asarray(jr.uniform(key, (d,), jnp.float64))
+    ref = _ref_lattice(n, kuo_lattice_vector()[:d], shift)
+    return (lambda: run(key)), (lambda out: _max_abs(out, ref))
+
+
+def _ref_net(C, n, t_in, t, shift):
+    """XOR of the columns picked by the bits of i, widened, shifted, as floats."""
+    C = [[int(v) for v in row] for row in np.asarray(C)]
+    out = np.empty((n, len(C)))
+    for j, cols in enumerate(C):
+        for i in range(n):
+            x, k = 0, 0
+            while i >> k:
+                if (i >> k) & 1:
+                    x ^= cols[k]
+                k += 1
+            x = (x << (t - t_in)) ^ int(shift[j])
+            out[i, j] = min(float(x) / 2**t, np.nextafter(1.0, 0.0))
+    return out
+
+
+def _sobol_case():
+    n, d = 1024, 8
+    key = jr.key(7)
+    run = jax.jit(functools.partial(digital_net_b2, n=n, d=d))
+    # the same ingredients digital_net_b2 draws (see its docstring on keys)
+    k_lms, k_ds = jr.split(key)
+    S = random_scramble_matrices(k_lms, d, t_in=32, t=63)
+    C = linear_matrix_scramble(sobol_generating_matrices(d), S, t_in=32)
+    shift = np.asarray(random_digital_shift(k_ds, d, t=63))
+    ref = _ref_net(C, n, 63, 63, shift)
+    return (lambda: run(key)), (lambda out: _max_abs(out, ref))
+
+
+def _integration_case(randomize, alpha):
+    """Mean of a product integrand (exact integral 1) over 16 replications."""
+    n, d, r = 4096, 4, 16
+
+    def estimate(key):
+        x = digital_net_b2(key, n, d, randomize=randomize, alpha=alpha, replications=r)
+        return jnp.mean(jnp.prod(1 + (x - 0.5), axis=-1))
+
+    run = jax.jit(estimate)
+    return (lambda: run(jr.key(3))), (lambda out: abs(float(out) - 1.0))
+
+
+def _discrepancy_case():
+    n, d = 512, 4
+    x = np.asarray(digital_net_b2(jr.key(1), n, d))
+    run = jax.jit(lambda z: discrepancy(z, "CD"))
+    xin = jnp.asarray(x)
+    # centered L2 discrepancy by its closed form, in float64 NumPy
+    z = np.abs(x - 0.5)
+    single = np.sum(np.prod(1 + 0.5 * z - 0.5 * z**2, axis=1))
+    dlt = np.abs(x[:, None, :] - x[None, :, :])
+    pair = np.sum(np.prod(1 + 0.5 * z[:, None] + 0.5 * z[None, :] - 0.5 * dlt, axis=2))
+    ref = (13 / 12) ** d - 2 / n * single + pair / n**2
+    return (lambda: run(xin)), (lambda out: abs(float(out) - ref))
+
+
+CASES: list[TourCase] = [
+    TourCase(
+        "qmc.lattice",
+        "P02",
+        "shifted lattice 2^10 x 8 vs exact integers",
+        _lattice_case,
+        tolerance=1e-15,
+    ),
+    TourCase(
+        "qmc.digital_net_b2[lms_ds]",
+        "P02",
+        "Sobol LMS+DS 2^10 x 8 vs integer reference",
+        _sobol_case,
+        tolerance=0.0,
+    ),
+    TourCase(
+        "qmc.digital_net_b2[nus]",
+        "P02",
+        "NUS 16 x 2^12 x 4, product integrand = 1",
+        functools.partial(_integration_case, "nus", 1),
+        error_kind="integral err",
+        tolerance=1e-4,
+    ),
+    TourCase(
+        "qmc.digital_net_b2[alpha=2]",
+        "P02",
+        "order-2 LMS+DS 16 x 2^12 x 4, integrand = 1",
+        functools.partial(_integration_case, "lms_ds", 2),
+        error_kind="integral err",
+        tolerance=1e-5,
+    ),
+    TourCase(
+        "qmc.discrepancy",
+        "P02",
+        "centered L2 of 512 x 4 Sobol vs NumPy",
+        _discrepancy_case,
+        tolerance=1e-12,
+    ),
+]
