@@ -29,6 +29,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 import jax.random as jr  # noqa: E402
 
 import jaxmethods.qmc as qmc  # noqa: E402
@@ -88,6 +89,35 @@ def main():
         n,
         lambda: lat(key),
         {"qmcpy": lambda: qp.Lattice(d, seed=next(seeds))(n)},
+    )
+    # The use that matters: points consumed by an integrand inside one jit, so
+    # XLA fuses generation and evaluation and never writes the n x d array.
+    def f_np(x):
+        return np.prod(1 + (x - 0.5) / 3, axis=-1).mean()
+
+    def f_jnp(x):
+        return jnp.prod(1 + (x - 0.5) / 3, axis=-1).mean()
+
+    sob_f = jax.jit(lambda k: f_jnp(qmc.digital_net_b2(k, n, d)))
+    row(
+        "sobol_lms_ds+integrand",
+        n,
+        lambda: sob_f(key),
+        {
+            "qmcpy": lambda: f_np(
+                qp.DigitalNetB2(d, randomize="LMS DS", seed=next(seeds))(n)
+            ),
+            "scipy": lambda: f_np(
+                sq.Sobol(d, scramble=True, rng=next(seeds)).random_base2(m_big)
+            ),
+        },
+    )
+    lat_f = jax.jit(lambda k: f_jnp(qmc.lattice(k, n, d)))
+    row(
+        "lattice_shift+integrand",
+        n,
+        lambda: lat_f(key),
+        {"qmcpy": lambda: f_np(qp.Lattice(d, seed=next(seeds))(n))},
     )
     nh = 2**m_halton
     hal = jax.jit(lambda k: qmc.halton(k, nh, d))

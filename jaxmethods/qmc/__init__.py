@@ -19,6 +19,11 @@ from ._digital_net import (
     sobol_generating_matrices as sobol_generating_matrices,
 )
 from ._discrepancy import discrepancy as discrepancy
+from ._halton import (
+    halton as halton,
+    halton_points as halton_points,
+    halton_qrng_points as halton_qrng_points,
+)
 from ._iid import iid_uniform as iid_uniform
 from ._lattice import lattice as lattice, lattice_points as lattice_points
 
@@ -35,6 +40,9 @@ __all__ = [
     "random_digital_shift",
     "nested_uniform_scramble",
     "interlace",
+    "halton",
+    "halton_points",
+    "halton_qrng_points",
     "iid_uniform",
     "discrepancy",
 ]

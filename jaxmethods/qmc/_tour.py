@@ -22,6 +22,7 @@ from ._digital_net import (
 )
 from ._discrepancy import discrepancy
 from ._lattice import lattice
+from ._tour_halton import CASES as _HALTON_CASES
 
 
 def _max_abs(a, b) -> float:
@@ -143,3 +144,5 @@ CASES: list[TourCase] = [
         tolerance=1e-12,
     ),
 ]
+
+CASES += _HALTON_CASES
