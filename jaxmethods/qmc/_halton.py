@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Integer, PRNGKeyArray
 
 from .._internal.bits import check_float_dtype, hash_words, mix32
@@ -406,7 +407,7 @@ def halton_points(
     lms_matrices: Integer[ArrayLike, "d t_lms t_in"] | None = None,
     permutations: Integer[ArrayLike, "d t_perm b_max"] | None = None,
     digital_shift: Integer[ArrayLike, "d t_shift"] | None = None,
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> Float[Array, "n d"]:
     r"""Halton points from explicit random ingredients (deterministic core).
 
@@ -605,7 +606,7 @@ def halton_qrng_points(
     *,
     n_min: int = 0,
     shift_digits: Integer[ArrayLike, "d 32"] | None = None,
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> Float[Array, "n d"]:
     r"""Randomized generalized Halton points of the R package qrng (QMCPy's "QRNG").
 
@@ -755,7 +756,7 @@ def halton(
     n_min: int = 0,
     replications: int | None = None,
     t: int | None = None,
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> Float[Array, "*replications n d"]:
     r"""Randomized Halton points (QMCPy's ``Halton``): LMS, DP, DS, NUS or QRNG.
 
