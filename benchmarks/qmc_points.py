@@ -29,8 +29,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 import jax.random as jr  # noqa: E402
+import numpy as np  # noqa: E402
 
 import jaxmethods.qmc as qmc  # noqa: E402
 
@@ -77,7 +77,9 @@ def main():
         n,
         lambda: sob(key),
         {
-            "qmcpy": lambda: qp.DigitalNetB2(d, randomize="LMS DS", seed=next(seeds))(n),
+            "qmcpy": lambda: qp.DigitalNetB2(d, randomize="LMS DS", seed=next(seeds))(
+                n
+            ),
             "scipy": lambda: sq.Sobol(d, scramble=True, rng=next(seeds)).random_base2(
                 m_big
             ),
@@ -90,6 +92,7 @@ def main():
         lambda: lat(key),
         {"qmcpy": lambda: qp.Lattice(d, seed=next(seeds))(n)},
     )
+
     # The use that matters: points consumed by an integrand inside one jit, so
     # XLA fuses generation and evaluation and never writes the n x d array.
     def f_np(x):
@@ -131,8 +134,10 @@ def main():
         },
     )
     print()
-    print(f"machine: {platform.machine()}, {jax.device_count()} XLA device(s), "
-          f"jax {jax.__version__}, qmcpy {qp.__version__}")
+    print(
+        f"machine: {platform.machine()}, {jax.device_count()} XLA device(s), "
+        f"jax {jax.__version__}, qmcpy {qp.__version__}"
+    )
     print("| case | n x d | jaxmethods | peer | peer time | peer / ours | floor |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
