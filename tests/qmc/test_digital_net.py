@@ -38,6 +38,16 @@ def test_joe_kuo_matrices_match_qmcpy():
     np.testing.assert_array_equal(joe_kuo_matrices(), np.load(path))
 
 
+def test_joe_kuo_matrices_match_scipy_direction_numbers():
+    """SciPy computes its 32-bit direction numbers from its own copy of the
+    Joe-Kuo file, in its own code (a private attribute, checked if present)."""
+    sob = sqmc.Sobol(21201, scramble=False, bits=32)
+    sv = getattr(sob, "_sv", None)
+    if sv is None:
+        pytest.skip("scipy.stats.qmc.Sobol no longer exposes _sv")
+    np.testing.assert_array_equal(np.asarray(sv, np.uint64), joe_kuo_matrices())
+
+
 def test_reference_matrices():
     expected = [
         [2**31, 2**30, 2**29, 2**28, 2**27],
