@@ -141,6 +141,10 @@ def linear_matrix_scramble(
         (2, 32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Matoušek, "On the L2-discrepancy for anchored boxes", J. Complexity 14
         (1998). Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte
         Carlo software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
@@ -193,6 +197,10 @@ def random_scramble_matrices(
         (3, 4)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Matoušek, "On the L2-discrepancy for anchored boxes", J. Complexity 14
         (1998). Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte
         Carlo software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
@@ -246,6 +254,10 @@ def digital_shift(
                [1, 0]], dtype=uint32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
     """
@@ -279,6 +291,10 @@ def random_digital_shift(key: PRNGKeyArray, d: int, *, t: int) -> Integer[Array,
         (2,)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
     """
@@ -332,6 +348,10 @@ def nested_uniform_scramble(
         (4, 2)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Owen, "Randomly permuted (t,m,s)-nets and (t,s)-sequences", Monte Carlo
         and Quasi-Monte Carlo Methods in Scientific Computing (1995). Choi,
         Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
@@ -399,6 +419,10 @@ def interlace(
         Array([[3]], dtype=uint32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Dick, "Walsh spaces containing smooth functions and quasi-Monte Carlo
         rules of arbitrary high order", SIAM J. Numer. Anal. 46 (2008).
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
@@ -451,6 +475,10 @@ def sobol_generating_matrices(d: int, *, offset: int = 0) -> Integer[Array, "d 3
                [2147483648, 3221225472, 2684354560]], dtype=uint32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Joe, Kuo, "Constructing Sobol sequences with better two-dimensional
         projections", SIAM J. Sci. Comput. 30 (2008).
     """
@@ -517,6 +545,10 @@ def digital_net_points(
                [0.75, 0.25]], dtype=float32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
         Dick, Pillichshammer, "Digital Nets and Sequences", Cambridge (2010).
@@ -620,6 +652,10 @@ def digital_net_b2(
         ((1024, 5), dtype('float32'))
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
         Owen, "Randomly permuted (t,m,s)-nets and (t,s)-sequences" (1995).

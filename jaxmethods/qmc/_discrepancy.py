@@ -58,6 +58,10 @@ def discrepancy(
         0.013882
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Hickernell, "A generalized discrepancy and quadrature error bound",
         Math. Comp. 67 (1998). Zhou, Fang, Ning, "Mixture discrepancy for
         quasi-random point sets", J. Complexity 29 (2013). Choi, Hickernell,

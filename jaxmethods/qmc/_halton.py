@@ -475,6 +475,10 @@ def halton_points(
                [0.75      , 0.11111111]], dtype=float32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
         Owen, "A randomized Halton algorithm in R", arXiv:1706.02808 (2017).
@@ -647,6 +651,10 @@ def halton_qrng_points(
         Array([0. , 0.6, 0.2, 0.8], dtype=float32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Hofert and Lemieux, "qrng: (Randomized) Quasi-Random Number
         Generators", R package (2019). Faure and Lemieux, "Generalized Halton
         sequences in 2008: a comparative study", ACM TOMACS 19(4) (2009).
@@ -844,6 +852,10 @@ def halton(
         [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
         Owen, "A randomized Halton algorithm in R", arXiv:1706.02808 (2017).

@@ -42,6 +42,10 @@ def iid_uniform(
         (4, 2)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
     """

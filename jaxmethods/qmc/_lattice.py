@@ -107,6 +107,10 @@ def lattice_points(
                [0.75, 0.75]], dtype=float32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
         Cools, Kuo, Nuyens, "Constructing embedded lattice rules for multivariate
@@ -195,6 +199,10 @@ def lattice(
         ((1024, 3), True)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         Choi, Hickernell, Jagadeeswaran, McCourt, Sorokin, "Quasi-Monte Carlo
         software", MCQMC 2020 (Springer 2022), arXiv:2102.07833.
     """

@@ -135,6 +135,10 @@ def fftbr(
         True
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         S.-C. T. Choi, F. J. Hickernell, R. Jagadeeswaran, M. J. McCourt and
         A. G. Sorokin, "Quasi-Monte Carlo software", in *Monte Carlo and
         Quasi-Monte Carlo Methods (MCQMC 2020)*, Springer, 2022.
@@ -190,6 +194,10 @@ def ifftbr(
         Array([2., 0., 0., 0.], dtype=float32)
 
     References:
+        A. G. Sorokin, "QMCPy: A Python Software for Randomized Low-Discrepancy
+        Sequences, Quasi-Monte Carlo, and Fast Kernel Methods" (2025),
+        arXiv:2502.14256.
+
         S.-C. T. Choi, F. J. Hickernell, R. Jagadeeswaran, M. J. McCourt and
         A. G. Sorokin, "Quasi-Monte Carlo software", in *Monte Carlo and
         Quasi-Monte Carlo Methods (MCQMC 2020)*, Springer, 2022.
