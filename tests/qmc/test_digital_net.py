@@ -303,3 +303,17 @@ def test_errors(getkey):
             qmc.sobol_generating_matrices(2), 8, digital_shift=np.zeros(3, np.uint64)
         )
     assert qmc.digital_net_b2(key, 12, 2, order="gray").shape == (12, 2)
+
+
+@pytest.mark.parametrize("rz", RANDOMIZE)
+@pytest.mark.parametrize("order", ["radical_inverse", "gray"])
+@pytest.mark.parametrize("alpha", [1, 2])
+def test_sequence_is_extensible(getkey, rz, order, alpha):
+    """Same key: points n_min .. n_min + n are the tail of the longer set, so a
+    sequence can be extended (the adaptive-cubature use) under every
+    randomization."""
+    key = getkey()
+    kw = dict(randomize=rz, order=order, alpha=alpha)
+    full = qmc.digital_net_b2(key, 64, 3, **kw)
+    tail = qmc.digital_net_b2(key, 32, 3, n_min=32, **kw)
+    np.testing.assert_array_equal(np.asarray(full[32:]), np.asarray(tail))

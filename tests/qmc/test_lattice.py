@@ -122,6 +122,14 @@ def test_uniform_marginals_and_unbiased(getkey):
     assert_mean_within(est, 1.0)
 
 
+def test_sequence_is_extensible(getkey):
+    key = getkey()
+    for order in ("radical_inverse", "gray"):
+        full = qmc.lattice(key, 64, 3, order=order)
+        tail = qmc.lattice(key, 32, 3, order=order, n_min=32)
+        np.testing.assert_array_equal(np.asarray(full[32:]), np.asarray(tail))
+
+
 def test_replications_equal_loop(getkey):
     key = getkey()
     x = qmc.lattice(key, 32, 3, replications=4)
