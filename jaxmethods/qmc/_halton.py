@@ -85,6 +85,7 @@ _U32 = jnp.uint32
 # Domain-separation tags of the hashed random ingredients.
 _TAG_LMS = 0x4C4D5331
 _TAG_DP = 0x44504552
+_TAG_DP2 = 0x44503252
 _TAG_DS = 0x44534846
 _TAG_NUS = 0x4E555331
 _TAG_QRNG = 0x51524E47
@@ -724,23 +725,23 @@ def _random_lms(seed: Array, T: int, K: int, bases: np.ndarray) -> Array:
 def _random_perms(seed: Array, d0: int, T: int, bases: np.ndarray) -> Array:
     """``(len(bases), T, max b)`` for dimensions ``d0, d0 + 1, ...``: row
     ``(j, t)`` starts with a uniform random permutation of ``0..b_j-1``, the
-    indices sorted by hashed keys.
+    indices sorted by two independent 32-bit hashed keys.
 
-    Key and index are packed in one ``uint32`` (a single-array sort is much
-    faster than an argsort): the index takes the low ``w_j`` bits, with
-    ``2^(w_j-1) < b_j <= 2^(w_j)``, and ties between the remaining key bits
-    (probability about ``b_j^2 2^(w_j-33)`` per row) keep index order.
-    Padding entries get the largest key and sort last, so the first ``b_j``
-    entries do not depend on the padding.
+    A tie on both keys (probability about ``b_j^2 2^-65`` per row) keeps index
+    order (stable sort), so the permutation is uniform up to that. Padding
+    entries get the largest keys and sort last, so the first ``b_j`` entries do
+    not depend on the padding.
     """
     t, a = _grid(T, int(bases.max()))
     b = jnp.asarray(bases.astype(np.uint32))[:, None, None]
-    masks = np.array([(1 << max(int(x) - 1, 1).bit_length()) - 1 for x in bases])
-    low = jnp.asarray(masks.astype(np.uint32))[:, None, None]
-    h = _mix_in(_mix_in(_dim_hash(seed, _TAG_DP, d0, d0 + len(bases)), t), a)
     a_u = jnp.asarray(a.astype(np.uint32))
-    keys = jnp.where(a_u < b, (h & ~low) | a_u, _U32(0xFFFFFFFF))
-    return jnp.sort(keys, axis=-1) & low
+    top = _U32(0xFFFFFFFF)
+    keys = []
+    for tag in (_TAG_DP, _TAG_DP2):
+        h = _mix_in(_mix_in(_dim_hash(seed, tag, d0, d0 + len(bases)), t), a)
+        keys.append(jnp.where(a_u < b, h, top))
+    idx = jnp.broadcast_to(a_u, keys[0].shape)
+    return jax.lax.sort((*keys, idx), dimension=-1, is_stable=True, num_keys=2)[2]
 
 
 def _random_digits(seed: Array, tag: int, T: int, bases: np.ndarray) -> Array:
@@ -804,7 +805,8 @@ def halton(
     jnp.uint32)``), and every scramble entry, shift digit and permutation sort
     key is ``hash_words`` of those words, a tag, the dimension, the digit and
     the entry (reduced mod $b_j$: a bias below $b_j 2^{-32}$; a permutation
-    sorts at least 19-bit keys, and the rare ties keep index order). The same key
+    sorts by two 32-bit keys, and ties, about $b_j^2 2^{-65}$ per
+    permutation, keep index order). The same key
     gives the same point set, the first points do not depend on $n$ (the
     sequence is extensible: ``n_min`` continues it) and dimension $j$ does
     not depend on $d$. ``replications=r`` stacks the point sets of the keys
