@@ -66,8 +66,16 @@ def to_unit_float(
     conversion that rounds up to exactly 1.0 would break inverse-CDF transforms.
     """
     scale = np.ldexp(1.0, -t)
-    u = xb.astype(dtype) * jnp.asarray(scale, dtype)
-    return jnp.minimum(u, jnp.asarray(np.nextafter(np.array(1.0, dtype), 0), dtype))
+    return clamp_below_one(xb.astype(dtype) * jnp.asarray(scale, dtype))
+
+
+def clamp_below_one(u: Float[Array, "..."]) -> Float[Array, "..."]:
+    """Clamp floats to at most the largest float below 1 (``1 - epsneg``).
+
+    Point coordinates must satisfy ``0 <= u < 1``: a value that rounds up to
+    exactly 1.0 would break inverse-CDF transforms.
+    """
+    return jnp.minimum(u, jnp.asarray(1.0 - jnp.finfo(u.dtype).epsneg, u.dtype))
 
 
 def bit_reverse(i: Shaped[Array, "..."], nbits: int) -> Shaped[Array, "..."]:

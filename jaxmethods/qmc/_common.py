@@ -6,6 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 
 from .._internal.bits import is_pow2
 
@@ -59,8 +60,6 @@ def as_uint(fn: str, name: str, x: Any, dtype: jnp.dtype) -> jax.Array:
         if not jnp.issubdtype(x.dtype, jnp.integer):
             raise TypeError(f"{fn}: {name} must be integers, got dtype {x.dtype}")
         return x.astype(dtype)
-    import numpy as np
-
     a = np.asarray(x)
     if not np.issubdtype(a.dtype, np.integer):
         raise TypeError(f"{fn}: {name} must be integers, got dtype {a.dtype}")

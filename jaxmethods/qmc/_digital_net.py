@@ -81,12 +81,7 @@ def _net_ints(C: Array, n: int, n_min: int, order: str) -> Array:
     dt = C.dtype
     d, m = C.shape
     n_end = n_min + n
-    nbits = max((n_end - 1).bit_length(), 1)
-    if nbits > m:
-        raise ValueError(
-            f"digital net: n_min + n = {n_end} exceeds the 2^{m} points that "
-            f"{m}-column generating matrices give"
-        )
+    nbits = max((n_end - 1).bit_length(), 1)  # callers check nbits <= m
     L = min(max((nbits + 1) // 2, 1), m)
     h0, h1 = n_min >> L, (n_end - 1) >> L
     hi = jnp.arange(h0, h1 + 1, dtype=dt)
@@ -160,11 +155,11 @@ def linear_matrix_scramble(
         )
     t = S.shape[1]
     _check_t(fn, t_in, t)
-    out = jnp.zeros_like(C)
-    for r in range(t):
-        bit = parity(S[:, r, None] & C)
-        out = out | (bit << _u(t - 1 - r, dt))
-    return out
+    # bit r (from the top) of column k is parity(S[r] & C[k]); the bits are
+    # distinct powers of two, so summing them is OR-ing them.
+    bits = parity(S[:, :, None] & C[:, None, :])  # (d, t, m)
+    shifts = jnp.arange(t - 1, -1, -1, dtype=dt)[None, :, None]
+    return jnp.sum(bits << shifts, axis=1, dtype=dt)
 
 
 def random_scramble_matrices(

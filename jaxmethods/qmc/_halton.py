@@ -20,7 +20,7 @@ import numpy as np
 from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Integer, PRNGKeyArray
 
-from .._internal.bits import check_float_dtype, hash_words, mix32
+from .._internal.bits import check_float_dtype, clamp_below_one, hash_words, mix32
 from ._common import as_uint, check_choice, check_size, with_replications
 
 
@@ -258,11 +258,6 @@ def _index_digits(i: Array, N: int, bases: np.ndarray, base: _Base, K: int) -> A
     return jnp.stack(digits)
 
 
-def _below_one(v: Array) -> Array:
-    """Clamp to the largest float below 1 (a sum of digits can round up to 1)."""
-    return jnp.minimum(v, jnp.asarray(1.0 - jnp.finfo(v.dtype).epsneg, v.dtype))
-
-
 def _group_values(
     i: Array,
     N: int,
@@ -327,7 +322,7 @@ def _group_values(
     if nus_seed is not None:
         h0 = jnp.broadcast_to(nus_seed[:, None], (dg, n))
     (v, _), _ = jax.lax.fori_loop(0, T, body, ((v0, h0), c))
-    return _below_one(v)
+    return clamp_below_one(v)
 
 
 def _column(x: Array, t: Array) -> Array:
@@ -572,7 +567,7 @@ def _qrng_group(
     (u, _), _ = jax.lax.fori_loop(
         0, QRNG_DIGITS, body, ((u0, jnp.broadcast_to(bf, shape)), c)
     )
-    return _below_one(u)
+    return clamp_below_one(u)
 
 
 @functools.cache
