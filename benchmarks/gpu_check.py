@@ -9,7 +9,8 @@ It needs only jax and jaxmethods. For each ``m`` in {10, 12, 13, 15} it times,
 on ``rows x 2^m`` float32 data of ``2^25`` values in all (128 MiB):
 
 - a copy (``x + 1``): the bandwidth the transforms are compared with;
-- the XLA path of ``fwht`` (``impl="xla"``);
+- the XLA path of ``fwht`` (``impl="xla"``: Kronecker-factor matmuls on a
+  GPU) and the default (``impl="auto"``);
 - the Kronecker form ``H_a X H_b`` as two matmuls, at ``precision=HIGHEST``
   and at the default precision (TF32 on NVIDIA GPUs: its error is printed);
 - the Pallas FWHT kernel (``impl="pallas"``, Triton) with 1, 4 and 16 rows
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="tiny sizes, interpret mode")
     p.add_argument("--reps", type=int, default=10)
-    p.add_argument("--max-tile", type=int, default=1 << 16, help="max bm * n")
+    p.add_argument("--max-tile", type=int, default=1 << 15, help="max bm * n")
     p.add_argument("--deadline", type=float, default=170.0, help="seconds")
     args = p.parse_args(argv)
     on_gpu = jax.default_backend() == "gpu"
@@ -134,6 +135,7 @@ def main(argv=None) -> int:
         rep.row("copy", shape, t, nbytes)
         cases = [
             ("fwht xla", jax.jit(lambda z: fwht(z, impl="xla"))),
+            ("fwht auto", jax.jit(fwht)),
             ("kron HIGHEST", jax.jit(lambda z: _kron(z, jax.lax.Precision.HIGHEST))),
             ("kron default", jax.jit(lambda z: _kron(z, None))),
         ]

@@ -32,11 +32,14 @@ DEFAULT_TOL = {
 def assert_close(actual, desired, *, rtol=None, atol=None, err_msg=""):
     """``np.testing.assert_allclose`` with tolerances chosen by ``actual``'s dtype.
 
-    Integer and boolean arrays must match exactly.
+    Integer and boolean arrays must match exactly. bfloat16 (an ml_dtypes
+    type that NumPy does not count as inexact) is compared in float32.
     """
     a = np.asarray(actual)
     d = np.asarray(desired)
     assert a.shape == d.shape, f"shape {a.shape} != {d.shape}. {err_msg}"
+    if jnp.issubdtype(a.dtype, jnp.inexact) and not np.issubdtype(a.dtype, np.inexact):
+        a = a.astype(np.complex64 if jnp.iscomplexobj(a) else np.float32)
     if not np.issubdtype(a.dtype, np.inexact):
         np.testing.assert_array_equal(a, d, err_msg=err_msg)
         return

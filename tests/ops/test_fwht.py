@@ -78,6 +78,37 @@ def test_blocked_paths_equal_reference(getkey, monkeypatch, shape):
     assert_close(y, _dense(x), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "shape", [(3, 2), (5, 128), (2, 256), (4, 3, 1024), (1 << 15,)]
+)
+def test_matmul_path_equal_reference(getkey, shape):
+    # The GPU's XLA path (Kronecker-factor matmuls), checked on CPU in float64.
+    x = _normal(getkey(), shape)
+    y = jax.jit(reference.fwht_matmul)(x)
+    assert_close(y, reference.fwht_reference(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+def test_matmul_path_keeps_dtype(getkey, dtype):
+    x = _normal(getkey(), (3, 512), dtype)
+    y = reference.fwht_matmul(x)
+    assert y.dtype == dtype
+    tol = 1e-5 if dtype == jnp.float32 else 5e-2
+    assert_close(y, _dense(x), rtol=tol, atol=tol)
+
+
+def test_platform_dispatch_lowers_per_platform():
+    # One jitted function, lowered for CUDA (matmuls) and CPU (butterflies).
+    x = jax.ShapeDtypeStruct((4, 1024), jnp.float32)
+
+    def lowered(platform):
+        exp = jax.export.export(jax.jit(reference.fwht_platform), platforms=[platform])
+        return exp(x).mlir_module()
+
+    assert "dot_general" in lowered("cuda")
+    assert "dot_general" not in lowered("cpu")
+
+
 def test_against_qmcpy(getkey):
     qp = pytest.importorskip("qmcpy")
     for shape in [(2, 3, 32), (512,), (4, 2048)]:
@@ -207,25 +238,33 @@ def test_pallas_kernel_lowers_to_triton(rows, n):
 @pytest.mark.parametrize(
     ("rows", "n"), [(100, 8), (64, 1024), (3, 1 << 13), (2, 1 << 15)]
 )
-def test_pallas_gpu_matches_xla(getkey, rows, n):
+@pytest.mark.parametrize("impl", ["pallas", "xla"])
+def test_gpu_float32_matches_float64(getkey, rows, n, impl):
+    # "xla" on GPU is the matmul path: HIGHEST precision keeps it off TF32.
     x = _normal(getkey(), (rows, n), jnp.float32)
     assert_close(
-        jfwht(x, impl="pallas"),
+        jfwht(x, impl=impl),
         jfwht(x.astype(jnp.float64), impl="xla"),
         rtol=1e-5,
         atol=1e-5,
     )
-    check_grads(
-        jax.jit(lambda z: fwht(z, impl="pallas")),
-        (x[:2],),
-        order=2,
-        modes=("fwd", "rev"),
-        eps=0.5,
-    )
+
+
+@pytest.mark.gpu
+def test_gpu_grads():
+    x = _normal(jax.random.key(0), (2, 1024), jnp.float32)
+    for impl in ("pallas", "xla"):
+        check_grads(
+            jax.jit(lambda z, impl=impl: fwht(z, impl=impl)),
+            (x,),
+            order=2,
+            modes=("fwd", "rev"),
+            eps=0.5,
+        )
 
 
 @pytest.mark.skipif(jax.default_backend() == "gpu", reason="checks the CPU error")
 def test_pallas_on_cpu_is_an_error():
     with pytest.raises(ValueError, match="impl='pallas_interpret'"):
         fwht(jnp.ones(8), impl="pallas")
-    assert resolve_impl("fwht", "auto", jnp.float32, 1024, 1 << 15) == "xla"
+    assert resolve_impl("fwht", "auto", jnp.float32, 1024, 1 << 13) == "xla"

@@ -14,9 +14,10 @@ from .pallas_gpu import fft_pallas
 from .reference import TRANSPOSE, apply_xla, complex_dtype
 
 
-# Largest row that "auto" sends to the one-pass Pallas kernel (re and im
-# float32 tiles of 2^13 values each, 64 KiB together).
-AUTO_PALLAS_MAX_N = 1 << 13
+# Largest row that "auto" sends to the one-pass Pallas kernel: none. On an
+# H200 (benchmarks/RESULTS.md) the kernel was slower than cuFFT plus the
+# bit-reversal pass at every size tried (2^10 to 2^13), so "auto" is XLA.
+AUTO_PALLAS_MAX_N = 0
 
 
 def _apply(x: Array, kind: str, impl: str) -> Array:
@@ -110,9 +111,8 @@ def fftbr(
             input. `"pallas"`: one-pass radix-2 Pallas kernel on a CUDA GPU
             (compute float32; results are cast back to the output dtype).
             `"pallas_interpret"`: the same kernel in Pallas interpret mode,
-            for tests on CPU. `"auto"`: `"pallas"` for float32/complex64
-            rows of length 2 to 2^13 on a CUDA GPU of compute capability
-            >= 8.0, else `"xla"`.
+            for tests on CPU. `"auto"`: `"xla"` (on an H200 the Pallas
+            kernel was slower than cuFFT plus the bit-reversal pass).
 
     Returns:
         Complex array of the same shape as `x`.

@@ -16,14 +16,15 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ..._internal.bits import is_pow2
 from .pallas_gpu import fwht_pallas
-from .reference import fwht_xla
+from .reference import fwht_platform
 
 
 Impl = Literal["auto", "xla", "pallas", "pallas_interpret"]
 IMPLS: tuple[str, ...] = get_args(Impl)
-# Largest row that "auto" sends to the one-pass Pallas kernel: a float32 tile
-# of 2^15 values (128 KiB) still fits in an H100/H200 SM's shared memory.
-AUTO_PALLAS_MAX_N = 1 << 15
+# Largest row that "auto" sends to the one-pass Pallas kernel. On an H200
+# (benchmarks/RESULTS.md) the kernel beat the XLA matmul path up to 2^13 and
+# lost to it at 2^15.
+AUTO_PALLAS_MAX_N = 1 << 13
 
 
 def pallas_gpu_available() -> bool:
@@ -91,7 +92,7 @@ def check_transform_axis(fn: str, x: Array, axis: int) -> tuple[int, int]:
 def _apply(x: Array, impl: str) -> Array:
     """FWHT along the last axis with the chosen implementation (no AD rules)."""
     if impl == "xla" or x.size == 0:
-        return fwht_xla(x)
+        return fwht_platform(x)
     n = x.shape[-1]
     flat = x.reshape(-1, n).astype(jnp.float32)
     y = fwht_pallas(flat, interpret=impl == "pallas_interpret")
@@ -136,12 +137,14 @@ def fwht(
         x: real floating array (float16, bfloat16, float32 or float64) of any
             shape; the length of `axis` must be a power of two.
         axis: the axis to transform (static).
-        impl: implementation (static). `"xla"`: pure jnp, blocked for cache,
-            any float dtype. `"pallas"`: one-pass Pallas kernel on a CUDA GPU
-            (compute float32; other dtypes are cast to float32 and back).
+        impl: implementation (static). `"xla"`: pure jnp, any float dtype;
+            cache-blocked butterflies on CPU, small Kronecker-factor matmuls
+            at `precision=HIGHEST` on GPU. `"pallas"`: one-pass Pallas kernel
+            on a CUDA GPU (compute float32; other dtypes are cast to float32
+            and back).
             `"pallas_interpret"`: the same kernel in Pallas interpret mode,
             for tests on CPU. `"auto"`: `"pallas"` for float32 rows of length
-            2 to 2^15 on a CUDA GPU of compute capability >= 8.0, else
+            2 to 2^13 on a CUDA GPU of compute capability >= 8.0, else
             `"xla"`.
 
     Returns:

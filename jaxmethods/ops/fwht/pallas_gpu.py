@@ -42,18 +42,20 @@ def radices(m: int) -> tuple[int, ...]:
 
 
 def default_block_rows(n: int, rows: int) -> int:
-    """Rows per program: about 8192 values per tile, at least 16 rows when ``n <= 128``.
+    """Rows per program: tiles of about 2048 values, at least 16 rows when ``n <= 128``.
 
-    At least 16 rows keeps every ``dot`` dimension at 16 or more for short
-    rows (Triton's minimum); otherwise the count is capped at the number of
-    rows rounded up to a power of two.
+    On an H200 one row per program was fastest for ``n >= 1024``
+    (benchmarks/RESULTS.md), and 16 rows of 4096 values overflowed shared
+    memory. At least 16 rows keeps every ``dot`` dimension at 16 or more for
+    short rows (Triton's minimum); otherwise the count is capped at the
+    number of rows rounded up to a power of two.
     """
-    bm = max(1, 8192 // n)
+    bm = max(1, 2048 // n)
     cap = 1 << max(0, (rows - 1).bit_length())
     bm = min(bm, cap)
     if n <= 128:
         bm = max(bm, 16)
-    return min(bm, 256)
+    return bm
 
 
 def _kernel(x_ref, *refs, widths: tuple[int, ...], scale: float):
