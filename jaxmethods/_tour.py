@@ -18,7 +18,11 @@ import jax
 
 
 # Subpackages that contribute tour rows, in the order they are printed.
-_TOUR_MODULES = ("jaxmethods.ops._tour", "jaxmethods.qmc._tour")
+_TOUR_MODULES = (
+    "jaxmethods.ops._tour",
+    "jaxmethods.qmc._tour",
+    "jaxmethods.smc._tour",
+)
 
 
 @dataclasses.dataclass(frozen=True)
