@@ -333,8 +333,8 @@ def section_b(data, sizes, limit, reps, budget, log):
                 done_on2.append((T, n, s))
             else:
                 row["on2_est"] = e2
-            # ours, same algorithm as the peer's collector (only where the peer
-            # ran: with max_trials = N its cost grows like N^2 K per step)
+            # ours, same algorithm as the peer's collector (hybrid rejection,
+            # default cap of 8 proposal rounds), timed only where the peer ran
             if "paris" in row:
                 model, params, _ = data[T]
                 f = paris_fn(model, params, ys, n, "rejection")
