@@ -22,6 +22,7 @@ _TOUR_MODULES = (
     "jaxmethods.ops._tour",
     "jaxmethods.qmc._tour",
     "jaxmethods.smc._tour",
+    "jaxmethods.diffusion._tour",
 )
 
 
