@@ -70,6 +70,28 @@ def test_backward_law(method, kwargs):
         assert p > 1e-4, (method, i, counts, probs[i] * reps)
 
 
+def test_exact_backward_law_on_long_rows():
+    # Rows of 256 or more use the two-level inverse CDF (block sums, then one
+    # block): 80,000 draws over 256 indices with two zero weights pass a
+    # chi-square test (p > 1e-4) and never pick a zero-weight index.
+    n = 256
+    log_w = (
+        jnp.log(jnp.linspace(0.01, 1.0, n)).at[7].set(-jnp.inf).at[200].set(-jnp.inf)
+    )
+    x_prev, x_next = jnp.zeros((n, 1)), jnp.zeros((1, 1))
+
+    def draw(key):
+        return smc.backward_indices(
+            key, x_prev, log_w, x_next, lambda a, b: 0.0 * a[0], 2
+        )
+
+    j = np.asarray(jax.jit(jax.vmap(draw))(jr.split(jr.key(22), 40_000))).ravel()
+    p = np.asarray(jax.nn.softmax(log_w))
+    counts = np.bincount(j, minlength=n)
+    assert counts[7] == 0 and counts[200] == 0
+    assert stats.chisquare(counts[p > 0], p[p > 0] * j.size).pvalue > 1e-4
+
+
 def test_backward_mcmc_started_at_ancestor_is_stationary():
     # Started from a draw of Lambda itself (the ancestor in a bootstrap filter),
     # one MH step keeps the law exactly.
