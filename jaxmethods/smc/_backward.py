@@ -316,8 +316,14 @@ def backward_indices(
     )
 
 
-def log_m_bound_for(model, t, params, method: str):
+def log_m_bound_for(model, t, params, method: str) -> Array | None:
     """``model.log_transition_bound(t, params)`` when ``method == "rejection"``."""
     if method != "rejection":
         return None
-    return model.log_transition_bound(t, params)
+    bound = getattr(model, "log_transition_bound", None)
+    if not callable(bound):
+        raise ValueError(
+            f"{type(model).__name__} does not define log_transition_bound(t, params), "
+            "which backward='rejection' needs; use backward='exact' or 'mcmc'"
+        )
+    return jnp.asarray(bound(t, params))

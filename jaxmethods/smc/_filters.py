@@ -113,7 +113,8 @@ def init_particles(
     """
     keys = jr.split(key, num_particles)
     t0 = jnp.zeros((), jnp.int32)
-    q0 = proposal if proposes_init(proposal) else None
+    # Optional methods of a Proposal: typed as Any since the base lacks them.
+    q0: Any = proposal if proposes_init(proposal) else None
     if q0 is not None:
         x0 = jax.vmap(lambda k: q0.sample_init(k, y0, params))(keys)
     else:

@@ -134,6 +134,32 @@ def _check_optimizer(fn, optimizer):
         )
 
 
+def _prologue(
+    fn,
+    key,
+    model,
+    params,
+    ys,
+    optimizer,
+    num_steps_,
+    num_particles,
+    ppg_iters,
+    burn_in,
+    init_reference,
+):
+    """Shared checks of the learners; returns ``(run_key, initial_reference)``."""
+    check_model(fn, model)
+    check_num_particles(fn, num_particles, 2)
+    _check_learning(fn, num_steps_, ppg_iters, burn_in)
+    _check_optimizer(fn, optimizer)
+    T = time_steps(fn, ys)
+    k_ref, k_run = jr.split(key)
+    if init_reference is None:
+        init_reference = _initial_reference(k_ref, model, params, ys, num_particles)
+    check_reference(fn, model, params, init_reference, T)
+    return k_run, init_reference
+
+
 def _initial_reference(key, model, params, ys, num_particles):
     k_pf, k_path = jr.split(key)
     pf = particle_filter(k_pf, model, params, ys, num_particles)
@@ -263,16 +289,19 @@ def ppg_score_ascent(
         J. Olsson, "State and parameter learning with PaRIS particle Gibbs",
         *ICML* 2023. arXiv:2301.00900.
     """
-    fn = "ppg_score_ascent"
-    check_model(fn, model)
-    check_num_particles(fn, num_particles, 2)
-    _check_learning(fn, num_steps, ppg_iters, burn_in)
-    _check_optimizer(fn, optimizer)
-    T = time_steps(fn, ys)
-    k_ref, k_run = jr.split(key)
-    if init_reference is None:
-        init_reference = _initial_reference(k_ref, model, params0, ys, num_particles)
-    check_reference(fn, model, params0, init_reference, T)
+    k_run, init_reference = _prologue(
+        "ppg_score_ascent",
+        key,
+        model,
+        params0,
+        ys,
+        optimizer,
+        num_steps,
+        num_particles,
+        ppg_iters,
+        burn_in,
+        init_reference,
+    )
     score = fisher_score_fn(model)
     return _ascent(
         k_run,
@@ -375,19 +404,24 @@ def markov_score_climbing(
         J. Olsson, "State and parameter learning with PaRIS particle Gibbs",
         *ICML* 2023. arXiv:2301.00900.
     """
-    fn = "markov_score_climbing"
-    check_model(fn, model)
-    check_num_particles(fn, num_particles, 2)
-    _check_learning(fn, num_steps, ppg_iters, burn_in)
-    _check_optimizer(fn, optimizer)
+    k_run, init_reference = _prologue(
+        "markov_score_climbing",
+        key,
+        model,
+        params,
+        ys,
+        optimizer,
+        num_steps,
+        num_particles,
+        ppg_iters,
+        burn_in,
+        init_reference,
+    )
     for name in ("log_init", "log_transition"):
         if not callable(getattr(q_family, name, None)):
-            raise TypeError(f"{fn}: q_family must have a method {name}")
-    T = time_steps(fn, ys)
-    k_ref, k_run = jr.split(key)
-    if init_reference is None:
-        init_reference = _initial_reference(k_ref, model, params, ys, num_particles)
-    check_reference(fn, model, params, init_reference, T)
+            raise TypeError(
+                f"markov_score_climbing: q_family must have a method {name}"
+            )
     return _ascent(
         k_run,
         model,

@@ -32,7 +32,9 @@ class StateSpaceModel(eqx.Module):
     $X_0 \sim \chi_\theta$, $X_t \mid X_{t-1} \sim m_\theta(X_{t-1}, \cdot)$,
     $Y_t \mid X_t \sim g_\theta(X_t, \cdot)$. Subclass it and implement the
     five abstract methods for a single state; ``params`` ($\theta$) is any
-    pytree. ``log_transition_bound`` is needed only by the ``"rejection"``
+    pytree. An optional sixth method, ``log_transition_bound(t, params)``
+    (an upper bound of ``log_transition`` over both states), is needed only
+    by the ``"rejection"``
     backward sampler.
 
     Example:
@@ -90,16 +92,6 @@ class StateSpaceModel(eqx.Module):
     ) -> Scalar:
         """Log observation density ``log g(x_t = x, y_t = y)``."""
 
-    def log_transition_bound(self, t: ArrayLike, params: Params) -> Scalar:
-        """An upper bound of ``log_transition(., ., t, params)`` over both states.
-
-        Only the ``"rejection"`` backward sampler calls it; the default raises.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not define log_transition_bound, which "
-            "backward='rejection' needs; use backward='exact' or 'mcmc'"
-        )
-
 
 class Proposal(eqx.Module):
     r"""A proposal for guided / auxiliary particle filters.
@@ -107,8 +99,9 @@ class Proposal(eqx.Module):
     ``sample`` and ``log_prob`` draw and score $x_t \sim q_t(x_{t-1}, y_t, \cdot)$;
     ``log_adjustment`` is the auxiliary particle filter's first-stage weight
     $\log \vartheta_{t-1}(x_{t-1})$ (it may look at $y_t$; default 0, i.e. a
-    guided filter). ``sample_init``/``log_prob_init`` propose $x_0$ given
-    $y_0$; by default the model's initial law is used.
+    guided filter). A subclass may also define ``sample_init(key, y, params)``
+    and ``log_prob_init(x0, y, params)`` to propose $x_0$ given $y_0$
+    (both or neither); without them the model's initial law is used.
 
     Attributes:
         (subclass fields): whatever the proposal needs.
@@ -137,21 +130,13 @@ class Proposal(eqx.Module):
         del x_prev, y, t, params
         return jnp.zeros(())
 
-    def sample_init(self, key: PRNGKeyArray, y: PyTree, params: Params) -> State:
-        """Draw ``x_0`` given ``y_0`` (default: not overridden, use the model)."""
-        raise NotImplementedError
-
-    def log_prob_init(self, x0: State, y: PyTree, params: Params) -> Scalar:
-        """Log proposal density of ``x_0`` (default: not overridden)."""
-        raise NotImplementedError
-
 
 def proposes_init(proposal: Proposal | None) -> bool:
-    """Whether ``proposal`` overrides ``sample_init`` (else the model's law is used)."""
+    """Whether ``proposal`` defines ``sample_init`` (else the model's law is used)."""
     if proposal is None:
         return False
-    has_sample = type(proposal).sample_init is not Proposal.sample_init
-    has_log = type(proposal).log_prob_init is not Proposal.log_prob_init
+    has_sample = callable(getattr(proposal, "sample_init", None))
+    has_log = callable(getattr(proposal, "log_prob_init", None))
     if has_sample != has_log:
         raise TypeError(
             f"{type(proposal).__name__} must override both sample_init and "

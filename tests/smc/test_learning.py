@@ -212,3 +212,13 @@ def test_learning_errors():
         )
     with pytest.raises(TypeError, match="fisher_score_fn: model must be"):
         unchecked(smc.fisher_score_fn)(object())
+
+
+def test_rejection_needs_a_transition_bound():
+    # log_transition_bound is optional; "rejection" says clearly when it is missing.
+    _, _, ys = reference()
+    lam = {k: jnp.asarray(0.0) for k in ("a", "c", "log_s", "m0", "log_s0")}
+    with pytest.raises(ValueError, match="does not define log_transition_bound"):
+        smc.paris(
+            jr.key(0), ARFamily(), lam, ys, 8, lambda *a: a[1][0], backward="rejection"
+        )
