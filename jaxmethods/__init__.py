@@ -5,6 +5,10 @@ Subpackages:
 - [`jaxmethods.ops`][]: performance kernels (FWHT, FFT in bit-reversed order)
   with pure-jnp references and Pallas kernels.
 - [`jaxmethods.qmc`][]: randomized low-discrepancy point sets (QMCPy).
+- [`jaxmethods.smc`][]: particle filtering, smoothing and PaRIS particle Gibbs.
+- [`jaxmethods.diffusion`][]: DPM-Solver and DPM-Solver++ samplers.
+- [`jaxmethods.discrete`][]: discrete (masked) diffusion and RADD.
+- [`jaxmethods.testing`][]: exact oracle kits for tests.
 """
 
 from . import ops as ops, qmc as qmc
