@@ -90,12 +90,14 @@ def stratified_uniform(key: PRNGKeyArray, n: int, dtype, mode: str) -> Array:
     """
     i = jnp.arange(n, dtype=dtype)
     if mode == "antithetic":
-        u = jnp.mod(jr.uniform(key, (), dtype) + i / n, 1.0)
+        v = 1 - jnp.mod(jr.uniform(key, (), dtype) + i / n, 1.0)
     elif mode == "stratified":
-        u = (jr.uniform(key, (n,), dtype) + i) / n
+        # (n - i - u) / n rather than 1 - (u + i) / n: in float32, u + (n - 1)
+        # can round to n and give exactly 0
+        v = ((n - i) - jr.uniform(key, (n,), dtype)) / n
     else:
-        u = jr.uniform(key, (n,), dtype)
-    return 1 - u
+        v = 1 - jr.uniform(key, (n,), dtype)
+    return jnp.maximum(v, jnp.finfo(dtype).tiny)
 
 
 def loss_dtype(*arrays) -> jnp.dtype:

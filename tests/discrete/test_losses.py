@@ -327,3 +327,20 @@ def test_t_dse_equals_t_dce_for_normalized_denoisers():
     c = jd.t_dse_loss(inflated, jr.key(8), xs)
     d = jd.t_dce_loss(inflated, jr.key(8), xs)
     assert float(jnp.min(c - d)) >= -1e-10 and float(jnp.max(c - d)) > 1e-3
+
+
+def test_stratified_draws_never_zero_in_float32():
+    """1 - (u + i)/B rounds to 0 in float32 for u near 1; the draws avoid it."""
+    from jaxmethods.discrete._common import stratified_uniform
+
+    for mode in ("stratified", "antithetic", "iid"):
+        v = jax.vmap(lambda k, m=mode: stratified_uniform(k, 727, jnp.float32, m))(
+            jr.split(jr.key(0), 2000)
+        )
+        assert v.dtype == jnp.float32
+        assert float(v.min()) > 0 and float(v.max()) <= 1
+    # the worst case: u just below 1 in the last stratum
+    n = 727
+    u = jnp.float32(1) - jnp.finfo(jnp.float32).epsneg
+    assert float(1 - (u + (n - 1)) / n) == 0.0  # the naive formula fails here
+    assert float(((n - (n - 1)) - u) / n) > 0

@@ -265,3 +265,29 @@ def test_continuous_batching_is_identical(batch_size):
     assert np.array_equal(np.asarray(plain[1]), np.asarray(slots[1]))
     with pytest.raises(ValueError, match="batch_size"):
         jd.radd_cached_sample(jr.key(0), oracle(), (2, L), num_steps=3, batch_size=0)
+
+
+def test_float32_mode_without_x64():
+    """With x64 off everything runs in float32 (losses, grid, Gumbel draws)."""
+    with jax.enable_x64(False):
+        model = lambda z: jnp.where(  # noqa: E731
+            (z == V)[:, None],
+            jnp.log(jnp.full((z.shape[0], V), 1.0 / V, jnp.float32)),
+            jnp.log(jax.nn.one_hot(z, V, dtype=jnp.float32)),
+        )
+        tokens, nfe = jd.radd_cached_sample(jr.key(0), model, (64, L), num_steps=8)
+        assert tokens.dtype == jnp.int32 and bool(jnp.all(tokens < V))
+        t2, _ = jd.ancestral_sample(jr.key(0), model, (64, L), num_steps=8)
+        assert bool(jnp.all(t2 < V))
+        assert jd.time_grid(4).dtype == jnp.float32
+        xs = jnp.zeros((256, L), jnp.int32)
+        for loss in (jd.lambda_dce_loss, jd.k_dce_loss, jd.t_dce_loss):
+            out = loss(model, jr.key(1), xs)
+            assert out.dtype == jnp.float32
+        # k-DCE of a uniform model is exactly L log V per sequence
+        out = jd.k_dce_loss(model, jr.key(1), xs)
+        assert_close(out, jnp.full((256,), L * np.log(V), jnp.float32), rtol=1e-5)
+        with pytest.raises(TypeError, match="x64"):
+            jd.ancestral_sample(
+                jr.key(0), model, (2, L), num_steps=3, sample_dtype=jnp.float64
+            )
