@@ -2,7 +2,9 @@
 
 Each reference is computed independently in NumPy float64: the FWHT by
 in-place radix-2 butterflies, the FFTBR by ``numpy.fft.fft`` of the input
-permuted with bit-reversed indices built from the index strings.
+permuted with bit-reversed indices built from the index strings, and the causal
+FFT convolution by ``numpy.convolve`` (direct summation) truncated to the
+first L outputs.
 """
 
 import functools
@@ -12,6 +14,7 @@ import numpy as np
 
 from .._tour import TourCase
 from .fftbr import fftbr
+from .fftconv import fft_causal_conv
 from .fwht import fwht
 
 
@@ -60,6 +63,17 @@ def _fftbr_case():
     return (lambda: run(x)), (lambda out: _max_abs(out, ref))
 
 
+def _conv_case():
+    u = jax.random.normal(jax.random.key(1), (4, 8, 1000))
+    k = jax.random.normal(jax.random.key(2), (8, 1000)) / 32
+    un, kn = np.asarray(u, np.float64), np.asarray(k, np.float64)
+    ref = np.stack(
+        [[np.convolve(un[b, h], kn[h])[:1000] for h in range(8)] for b in range(4)]
+    )
+    run = jax.jit(lambda: fft_causal_conv(u, k))
+    return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
+
+
 CASES: list[TourCase] = [
     TourCase(
         "ops.fwht",
@@ -73,6 +87,14 @@ CASES: list[TourCase] = [
         "P02",
         f"{_ROWS} x 2^{_M} real float64 vs numpy.fft",
         _fftbr_case,
+        tolerance=1e-12,
+    ),
+    TourCase(
+        "ops.fft_causal_conv",
+        "P12",
+        "4 x 8 x 1000, kernel length 1000, vs direct",
+        _conv_case,
+        error_kind="max rel err",
         tolerance=1e-12,
     ),
 ]
