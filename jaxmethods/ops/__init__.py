@@ -7,8 +7,11 @@ public function with its `impl=` switch and autodiff rules in `api.py`.
 """
 
 from .fftbr import fftbr as fftbr, ifftbr as ifftbr
-from .fftconv import fft_causal_conv as fft_causal_conv
+from .fftconv import (
+    fft_bidirectional_conv as fft_bidirectional_conv,
+    fft_causal_conv as fft_causal_conv,
+)
 from .fwht import fwht as fwht
 
 
-__all__ = ["fft_causal_conv", "fftbr", "fwht", "ifftbr"]
+__all__ = ["fft_bidirectional_conv", "fft_causal_conv", "fftbr", "fwht", "ifftbr"]

@@ -8,7 +8,7 @@ import pytest
 from jax.test_util import check_grads
 from scipy import signal
 
-from jaxmethods.ops import fft_causal_conv
+from jaxmethods.ops import fft_bidirectional_conv, fft_causal_conv
 from jaxmethods.ops.fftconv.reference import next_fast_len
 
 from ..helpers import assert_close, assert_traced_once, check_transforms, unchecked
@@ -125,3 +125,63 @@ def test_errors():
     with pytest.raises(ValueError, match="fft_size"):
         fft_causal_conv(u, jnp.zeros((3, 10)), fft_size=18)
     assert jax.eval_shape(fft_causal_conv, u, jnp.zeros((2, 3, 4))).shape == (2, 3, 10)
+
+
+def _direct_bidirectional(u, kf, kb):
+    """``y_t = sum_{s<=t} kf_s u_{t-s} + sum_s kb_s u_{t+1+s}`` by explicit sums."""
+    u, kf, kb = (np.asarray(a, np.float64) for a in (u, kf, kb))
+    length, lk = u.shape[-1], kf.shape[-1]
+    out = np.zeros(u.shape)
+    for t in range(length):
+        for s in range(lk):
+            if t - s >= 0:
+                out[..., t] += kf[:, s] * u[..., t - s]
+            if t + 1 + s < length:
+                out[..., t] += kb[:, s] * u[..., t + 1 + s]
+    return out
+
+
+@pytest.mark.parametrize("length,lk", [(50, 50), (37, 5), (64, 63)])
+def test_bidirectional_matches_direct(length, lk):
+    rng = np.random.default_rng(4)
+    u = rng.standard_normal((2, 3, length))
+    kf, kb = rng.standard_normal((3, lk)), rng.standard_normal((3, lk))
+    y = fft_bidirectional_conv(jnp.asarray(u), jnp.asarray(kf), jnp.asarray(kb))
+    want = _direct_bidirectional(u, kf, kb)
+    assert_close(y, jnp.asarray(want), rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    # no backward kernel: the causal convolution
+    z = fft_bidirectional_conv(jnp.asarray(u), jnp.asarray(kf), jnp.zeros((3, lk)))
+    assert_close(z, fft_causal_conv(jnp.asarray(u), jnp.asarray(kf)), atol=1e-12)
+    # C kernel channels
+    kc = jnp.asarray(rng.standard_normal((2, 3, lk)))
+    yc = fft_bidirectional_conv(jnp.asarray(u), kc, -kc)
+    for c in range(2):
+        want_c = _direct_bidirectional(u, np.asarray(kc[c]), -np.asarray(kc[c]))
+        assert_close(yc[:, c], jnp.asarray(want_c), rtol=1e-12, atol=1e-11)
+
+
+def test_bidirectional_matches_the_official_padding():
+    """safari: k = pad(k0, (0, L)) + pad(flip(k1), (L, 0)), FFT size 2L."""
+    rng = np.random.default_rng(5)
+    length = 40
+    u = rng.standard_normal((2, length))
+    k0, k1 = rng.standard_normal((2, length)), rng.standard_normal((2, length))
+    k = np.pad(k0, ((0, 0), (0, length))) + np.pad(k1[:, ::-1], ((0, 0), (length, 0)))
+    n = 2 * length
+    official = np.fft.irfft(np.fft.rfft(u, n) * np.fft.rfft(k, n), n)[..., :length]
+    ours = fft_bidirectional_conv(jnp.asarray(u), jnp.asarray(k0), jnp.asarray(k1))
+    assert_close(ours, jnp.asarray(official), rtol=1e-12, atol=1e-12)
+
+
+def test_bidirectional_gradients_and_errors():
+    u = jr.normal(jr.key(0), (2, 12))
+    kf, kb = jr.normal(jr.key(1), (2, 6)), jr.normal(jr.key(2), (2, 6))
+    check_grads(fft_bidirectional_conv, (u, kf, kb), order=2, modes=("fwd", "rev"))
+    with pytest.raises(ValueError, match="shape of k_fwd"):
+        unchecked(fft_bidirectional_conv)(u, kf, kb[:, :5])
+    with pytest.raises(ValueError, match="fft_size"):
+        fft_bidirectional_conv(u, kf, kb, fft_size=17)  # needs L + Lk = 18
+    y = fft_bidirectional_conv(
+        u.astype(jnp.bfloat16), kf.astype(jnp.bfloat16), kb.astype(jnp.bfloat16)
+    )
+    assert y.dtype == jnp.bfloat16

@@ -45,3 +45,21 @@ def fft_causal_conv_reference(
     kf = kf.reshape((1,) * (uf.ndim - kf.ndim) + kf.shape)
     y = jnp.fft.irfft(uf * kf, n=fft_size, axis=-1)
     return y[..., :length]
+
+
+def fft_bidirectional_conv_reference(
+    u: Float[Array, "*batch H L"],
+    k_fwd: Float[Array, "*C H Lk"],
+    k_bwd: Float[Array, "*C H Lk"],
+    fft_size: int,
+) -> Float[Array, "*batch *C H L"]:
+    """Two-sided convolution: ``k_fwd`` on lags ``0, 1, ..``, ``k_bwd`` on ``-1, ..``.
+
+    The combined kernel holds ``k_fwd[j]`` at index ``j`` and ``k_bwd[s]`` at
+    index ``n - 1 - s`` (lag ``-(1 + s)``); ``n >= L + Lk`` keeps both sides
+    from wrapping onto the outputs.
+    """
+    lk = k_fwd.shape[-1]
+    gap = jnp.zeros(k_fwd.shape[:-1] + (fft_size - 2 * lk,), k_fwd.dtype)
+    kernel = jnp.concatenate([k_fwd, gap, jnp.flip(k_bwd, axis=-1)], axis=-1)
+    return fft_causal_conv_reference(u, kernel, fft_size)
