@@ -8,6 +8,7 @@ Subpackages:
 - [`jaxmethods.smc`][]: particle filtering, smoothing and PaRIS particle Gibbs.
 - [`jaxmethods.diffusion`][]: DPM-Solver and DPM-Solver++ samplers.
 - [`jaxmethods.discrete`][]: discrete (masked) diffusion and RADD.
+- [`jaxmethods.longconv`][]: long-convolution regularizers (P12).
 - [`jaxmethods.testing`][]: exact oracle kits for tests.
 """
 
