@@ -10,8 +10,18 @@ from .fftbr import fftbr as fftbr, ifftbr as ifftbr
 from .fftconv import (
     fft_bidirectional_conv as fft_bidirectional_conv,
     fft_causal_conv as fft_causal_conv,
+    monarch_fft as monarch_fft,
+    monarch_ifft as monarch_ifft,
 )
 from .fwht import fwht as fwht
 
 
-__all__ = ["fft_bidirectional_conv", "fft_causal_conv", "fftbr", "fwht", "ifftbr"]
+__all__ = [
+    "fft_bidirectional_conv",
+    "fft_causal_conv",
+    "fftbr",
+    "fwht",
+    "ifftbr",
+    "monarch_fft",
+    "monarch_ifft",
+]

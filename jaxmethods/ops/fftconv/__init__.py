@@ -4,6 +4,7 @@ from .api import (
     fft_bidirectional_conv as fft_bidirectional_conv,
     fft_causal_conv as fft_causal_conv,
 )
+from .monarch import monarch_fft as monarch_fft, monarch_ifft as monarch_ifft
 
 
-__all__ = ["fft_bidirectional_conv", "fft_causal_conv"]
+__all__ = ["fft_bidirectional_conv", "fft_causal_conv", "monarch_fft", "monarch_ifft"]
