@@ -31,6 +31,14 @@ def default_float() -> jnp.dtype:
     return jnp.dtype(jnp.float64 if x64_enabled() else jnp.float32)
 
 
+def as_float_array(t) -> Array:
+    """``t`` as a JAX array of a floating dtype (integers go to the default float)."""
+    t = jnp.asarray(t)
+    if not jnp.issubdtype(t.dtype, jnp.floating):
+        t = t.astype(default_float())
+    return t
+
+
 def check_float_dtype(fn: str, dtype) -> jnp.dtype:
     """Resolve ``dtype=None`` and reject non-float or unavailable dtypes."""
     if dtype is None:

@@ -21,19 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._internal.bits import default_float
+from .._internal.bits import as_float_array as _as_float, default_float
 
 
 _KINDS = ("linear", "cosine", "discrete")
 _STEP_KINDS = ("logSNR", "time_uniform", "time_quadratic", "karras")
-
-
-def _as_float(t: ArrayLike) -> Array:
-    """``t`` as a JAX array of a floating dtype (integers go to the default float)."""
-    t = jnp.asarray(t)
-    if not jnp.issubdtype(t.dtype, jnp.floating):
-        t = t.astype(default_float())
-    return t
 
 
 def _interp(x: Array, xp: Array, yp: Array) -> Array:

@@ -23,8 +23,10 @@ from .._internal.bits import default_float
 Denoiser = Callable[[Int[Array, " L"]], Float[Array, "L V"]]
 
 
-def vocab_size(fn: str, denoise_fn: Denoiser, length: int) -> int:
-    """``V`` from ``denoise_fn``'s output shape; a clear error if it is wrong."""
+def denoiser_output(
+    fn: str, denoise_fn: Denoiser, length: int
+) -> tuple[int, jnp.dtype]:
+    """``(V, dtype)`` of ``denoise_fn``'s output; a clear error if it is wrong."""
     try:
         out = jax.eval_shape(denoise_fn, jax.ShapeDtypeStruct((length,), jnp.int32))
     except Exception as e:  # the user's function failed on a (L,) int input
@@ -40,7 +42,7 @@ def vocab_size(fn: str, denoise_fn: Denoiser, length: int) -> int:
         )
     if not jnp.issubdtype(out.dtype, jnp.floating):
         raise TypeError(f"{fn}: denoise_fn must return floats, got {out.dtype}")
-    return int(shape[1])
+    return int(shape[1]), jnp.dtype(out.dtype)
 
 
 def check_tokens(
@@ -106,21 +108,6 @@ def loss_dtype(*arrays) -> jnp.dtype:
     if not floats:
         return default_float()
     return max(floats, key=lambda d: jnp.dtype(d).itemsize)
-
-
-def sample_dtype_or_default(fn: str, sample_dtype) -> jnp.dtype:
-    """float64 when x64 is on, else float32; reject non-floats."""
-    if sample_dtype is None:
-        return default_float()
-    dt = jnp.dtype(sample_dtype)
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"{fn}: sample_dtype must be a float dtype, got {dt}")
-    if dt.itemsize > jnp.dtype(default_float()).itemsize:
-        raise TypeError(
-            f"{fn}: sample_dtype={dt} needs jax_enable_x64; enable it or pass "
-            "sample_dtype=jnp.float32"
-        )
-    return dt
 
 
 def check_sampling_args(

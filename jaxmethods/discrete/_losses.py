@@ -29,10 +29,10 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 from ._common import (
     Denoiser,
     check_tokens,
+    denoiser_output,
     flatten,
     gather_nll,
     stratified_uniform,
-    vocab_size,
 )
 from ._schedules import LogLinearSchedule, MaskingSchedule
 
@@ -43,9 +43,8 @@ def _prologue(fn: str, denoise_fn: Denoiser, x: ArrayLike):
     if x.ndim < 1:
         raise ValueError(f"{fn}: x must have shape (..., L), got {x.shape}")
     length = x.shape[-1]
-    vocab = vocab_size(fn, denoise_fn, length)
+    vocab, dtype = denoiser_output(fn, denoise_fn, length)
     x = check_tokens(fn, x, vocab, allow_mask=False)
-    dtype = jax.eval_shape(denoise_fn, jax.ShapeDtypeStruct((length,), jnp.int32)).dtype
     flat, unflatten = flatten(x.astype(jnp.int32))
     return flat, unflatten, vocab, dtype
 

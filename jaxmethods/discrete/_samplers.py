@@ -26,14 +26,14 @@ import jax.random as jr
 from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
+from .._internal.bits import check_float_dtype
 from ._common import (
     Denoiser,
     check_sampling_args,
     check_tokens,
+    denoiser_output,
     flatten,
-    sample_dtype_or_default,
     sample_tokens,
-    vocab_size,
 )
 from ._grids import GridKind, time_grid, unmask_probabilities
 from ._schedules import LinearSchedule, MaskingSchedule
@@ -88,8 +88,8 @@ def _setup(
             f"{fn}: shape must be (*batch, L) with positive sizes, got {shape}"
         )
     check_sampling_args(fn, temperature, top_k, top_p)
-    dtype = sample_dtype_or_default(fn, sample_dtype)
-    vocab = vocab_size(fn, denoise_fn, shape[-1])
+    dtype = check_float_dtype(f"{fn}: sample_dtype", sample_dtype)
+    vocab, _ = denoiser_output(fn, denoise_fn, shape[-1])
     if prompt is None:
         canvas = jnp.full(shape, vocab, jnp.int32)
     else:

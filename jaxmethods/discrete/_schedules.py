@@ -20,15 +20,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._internal.bits import default_float
-
-
-def _as_float(t: ArrayLike) -> Array:
-    """``t`` as an array of a floating dtype (integers go to the default float)."""
-    t = jnp.asarray(t)
-    if not jnp.issubdtype(t.dtype, jnp.floating):
-        t = t.astype(default_float())
-    return t
+from .._internal.bits import as_float_array as _as_float
 
 
 def _check_eps(cls: str, eps: float, upper: float) -> float:

@@ -26,7 +26,7 @@ import optax
 from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Int, Integer, PRNGKeyArray, PyTree
 
-from .._internal.bits import x64_enabled
+from .._internal.bits import check_float_dtype
 
 
 # --------------------------------------------------------------------------
@@ -44,15 +44,7 @@ def _check_int(fn: str, name: str, value: Any, lo: int) -> int:
 
 def _param_dtype(fn: str, dtype) -> jnp.dtype:
     """``dtype=None`` means float32 (even with x64 on); reject non-floats."""
-    dt = jnp.dtype(jnp.float32 if dtype is None else dtype)
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"{fn}: dtype must be a floating type, got {dt}")
-    if dt == jnp.float64 and not x64_enabled():
-        raise TypeError(
-            f"{fn}: dtype=float64 needs jax_enable_x64; enable it with "
-            "jax.config.update('jax_enable_x64', True)"
-        )
-    return dt
+    return check_float_dtype(fn, jnp.float32 if dtype is None else dtype)
 
 
 # --------------------------------------------------------------------------
