@@ -24,6 +24,7 @@ _TOUR_MODULES = (
     "jaxmethods.smc._tour",
     "jaxmethods.diffusion._tour",
     "jaxmethods.discrete._tour",
+    "jaxmethods.longconv._tour",
 )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._tour import TourCase
 from .fftbr import fftbr
-from .fftconv import fft_causal_conv
+from .fftconv import fft_bidirectional_conv, fft_causal_conv, monarch_fft
 from .fwht import fwht
 
 
@@ -74,6 +74,30 @@ def _conv_case():
     return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
 
 
+def _bidir_case():
+    u = jax.random.normal(jax.random.key(3), (8, 500))
+    kf = jax.random.normal(jax.random.key(4), (8, 500)) / 32
+    kb = jax.random.normal(jax.random.key(5), (8, 500)) / 32
+    un, fn, bn = (np.asarray(a, np.float64) for a in (u, kf, kb))
+
+    def direct(h):
+        # past and present from kf; z[t] = sum_s kb[s] u[t + 1 + s] from the
+        # reversed sequence: z[t] = (reverse(u) * kb)[L - 2 - t], z[L - 1] = 0
+        back = np.convolve(un[h][::-1], bn[h])[:499][::-1]
+        return np.convolve(un[h], fn[h])[:500] + np.append(back, 0.0)
+
+    ref = np.stack([direct(h) for h in range(8)])
+    run = jax.jit(lambda: fft_bidirectional_conv(u, kf, kb))
+    return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
+
+
+def _monarch_case():
+    x, xn = _input()
+    run = jax.jit(lambda: monarch_fft(x))
+    ref = np.fft.fft(xn)
+    return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
+
+
 CASES: list[TourCase] = [
     TourCase(
         "ops.fwht",
@@ -94,6 +118,22 @@ CASES: list[TourCase] = [
         "P12",
         "4 x 8 x 1000, kernel length 1000, vs direct",
         _conv_case,
+        error_kind="max rel err",
+        tolerance=1e-12,
+    ),
+    TourCase(
+        "ops.fft_bidirectional_conv",
+        "P12",
+        "8 x 500, two kernels of length 500, vs direct",
+        _bidir_case,
+        error_kind="max rel err",
+        tolerance=1e-12,
+    ),
+    TourCase(
+        "ops.monarch_fft",
+        "P12",
+        f"{_ROWS} x 2^{_M} real vs numpy.fft",
+        _monarch_case,
         error_kind="max rel err",
         tolerance=1e-12,
     ),
