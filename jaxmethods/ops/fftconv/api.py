@@ -338,7 +338,7 @@ def _mconv_pallas_bwd(factors, impl, low, res, g):
     # The adjoint of a causal convolution is the correlation with the same
     # kernel: the same kernel on the time-reversed cotangent. Calling the
     # custom_vjp function again keeps reverse-over-reverse working.
-    flipped = _mconv_pallas(jnp.flip(g, axis=-1), spec, factors, impl, low)
+    flipped: Array = _mconv_pallas(jnp.flip(g, axis=-1), spec, factors, impl, low)  # pyright: ignore[reportAssignmentType]
     u_bar = jnp.flip(flipped, axis=-1).astype(u.dtype)
     _, pullback = jax.vjp(lambda s: _conv_xla(u, s, factors), spec)
     (spec_bar,) = pullback(g)

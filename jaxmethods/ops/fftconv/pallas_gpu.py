@@ -61,9 +61,9 @@ def supported_on_gpu(factors: tuple[int, ...]) -> bool:
     return factors[0] >= 32 and all(r >= 16 for r in factors)
 
 
-def _dft(r: int, cols: int | None = None, rows: int | None = None):
+def _dft(r: int, cols: int | None = None, rows: int | None = None) -> np.ndarray:
     k = np.arange(r)
-    f = np.exp(-2j * np.pi * np.outer(k, k) / r)
+    f = np.asarray(np.exp(-2j * np.pi * np.outer(k, k) / r), np.complex128)
     return f[: rows or r, : cols or r]
 
 
@@ -80,15 +80,15 @@ def _tables(factors: tuple[int, ...], dtype) -> list[np.ndarray]:
     r1 = factors[0]
     fwd1 = _dft(r1, rows=r1 // 2)
     inv1 = np.conj(_dft(r1))[:, : r1 // 2]
-    out += [fwd1.real, fwd1.imag, inv1.real, inv1.imag]
+    out += [np.real(fwd1), np.imag(fwd1), np.real(inv1), np.imag(inv1)]
     for r in factors[1:]:
         f = _dft(r)
-        out += [f.real, f.imag]
+        out += [np.real(f), np.imag(f)]
     span = n
     for r in factors[:-1]:
         m = span // r
         t = np.exp(-2j * np.pi * np.outer(np.arange(m), np.arange(r)) / span)
-        out += [t.real, t.imag]
+        out += [np.real(t), np.imag(t)]
         span = m
     return [np.ascontiguousarray(a, dtype=dtype) for a in out]
 
