@@ -14,7 +14,13 @@ import numpy as np
 
 from .._tour import TourCase
 from .fftbr import fftbr
-from .fftconv import fft_bidirectional_conv, fft_causal_conv, monarch_fft
+from .fftconv import (
+    fft_bidirectional_conv,
+    fft_causal_conv,
+    monarch_causal_conv,
+    monarch_fft,
+    monarch_kernel_spectrum,
+)
 from .fwht import fwht
 
 
@@ -91,6 +97,19 @@ def _bidir_case():
     return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
 
 
+def _monarch_conv_case():
+    # The Pallas kernel in interpret mode (the compiled one needs a GPU).
+    u = jax.random.normal(jax.random.key(6), (2, 8, 1000))
+    k = jax.random.normal(jax.random.key(7), (8, 1000)) / 32
+    un, kn = np.asarray(u, np.float64), np.asarray(k, np.float64)
+    ref = np.stack(
+        [[np.convolve(un[b, h], kn[h])[:1000] for h in range(8)] for b in range(2)]
+    )
+    spec = monarch_kernel_spectrum(k)
+    run = jax.jit(lambda: monarch_causal_conv(u, spec, impl="pallas_interpret"))
+    return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
+
+
 def _monarch_case():
     x, xn = _input()
     run = jax.jit(lambda: monarch_fft(x))
@@ -134,6 +153,14 @@ CASES: list[TourCase] = [
         "P12",
         f"{_ROWS} x 2^{_M} real vs numpy.fft",
         _monarch_case,
+        error_kind="max rel err",
+        tolerance=1e-12,
+    ),
+    TourCase(
+        "ops.monarch_causal_conv",
+        "P12",
+        "Pallas kernel (interpret), 2 x 8 x 1000 vs direct",
+        _monarch_conv_case,
         error_kind="max rel err",
         tolerance=1e-12,
     ),
