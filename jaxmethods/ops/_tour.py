@@ -69,13 +69,19 @@ def _fftbr_case():
     return (lambda: run(x)), (lambda out: _max_abs(out, ref))
 
 
+def _direct(u, k) -> np.ndarray:
+    """Causal convolution by direct summation, u (B, H, L), k (H, L), float64."""
+    un, kn = np.asarray(u, np.float64), np.asarray(k, np.float64)
+    length = un.shape[-1]
+    return np.stack(
+        [[np.convolve(row[h], kn[h])[:length] for h in range(len(kn))] for row in un]
+    )
+
+
 def _conv_case():
     u = jax.random.normal(jax.random.key(1), (4, 8, 1000))
     k = jax.random.normal(jax.random.key(2), (8, 1000)) / 32
-    un, kn = np.asarray(u, np.float64), np.asarray(k, np.float64)
-    ref = np.stack(
-        [[np.convolve(un[b, h], kn[h])[:1000] for h in range(8)] for b in range(4)]
-    )
+    ref = _direct(u, k)
     run = jax.jit(lambda: fft_causal_conv(u, k))
     return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))
 
@@ -101,10 +107,7 @@ def _monarch_conv_case():
     # The Pallas kernel in interpret mode (the compiled one needs a GPU).
     u = jax.random.normal(jax.random.key(6), (2, 8, 1000))
     k = jax.random.normal(jax.random.key(7), (8, 1000)) / 32
-    un, kn = np.asarray(u, np.float64), np.asarray(k, np.float64)
-    ref = np.stack(
-        [[np.convolve(un[b, h], kn[h])[:1000] for h in range(8)] for b in range(2)]
-    )
+    ref = _direct(u, k)
     spec = monarch_kernel_spectrum(k)
     run = jax.jit(lambda: monarch_causal_conv(u, spec, impl="pallas_interpret"))
     return run, lambda out: _max_abs(out, ref) / float(np.max(np.abs(ref)))

@@ -123,18 +123,9 @@ def _prologue(fn: str, u, k, impl):
         raise ValueError(f"{fn}: impl must be one of {IMPLS}, got {impl!r}")
     u = jnp.asarray(u)
     k = jnp.asarray(k)
-    for name, a in (("u", u), ("k", k)):
-        if not jnp.issubdtype(a.dtype, jnp.floating):
-            raise TypeError(f"{fn}: {name} must be a real float array, got {a.dtype}")
-    if u.ndim < 2:
-        raise ValueError(f"{fn}: u must have shape (..., H, L), got {u.shape}")
-    if k.ndim not in (2, 3):
-        raise ValueError(
-            f"{fn}: k must have shape (H, Lk) or (C, H, Lk), got {k.shape}"
-        )
-    h, length = u.shape[-2:]
-    if k.shape[-2] != h:
-        raise ValueError(f"{fn}: k has H={k.shape[-2]} channels but u has H={h}")
+    if not jnp.issubdtype(k.dtype, jnp.floating):
+        raise TypeError(f"{fn}: k must be a real float array, got {k.dtype}")
+    length = _check_shapes(fn, u, k, "k", "Lk")
     lk = k.shape[-1]
     if not 1 <= lk <= length:
         raise ValueError(
@@ -142,6 +133,25 @@ def _prologue(fn: str, u, k, impl):
         )
     dtype = jnp.promote_types(u.dtype, k.dtype)
     return u, k, dtype, _work_dtype(dtype)
+
+
+def _check_shapes(fn: str, u: Array, k: Array, name: str, last: str) -> int:
+    """Check ``u (..., H, L)`` (float) against ``k (H, last)`` or ``(C, H, last)``.
+
+    Returns ``L``.
+    """
+    if not jnp.issubdtype(u.dtype, jnp.floating):
+        raise TypeError(f"{fn}: u must be a real float array, got {u.dtype}")
+    if u.ndim < 2:
+        raise ValueError(f"{fn}: u must have shape (..., H, L), got {u.shape}")
+    if k.ndim not in (2, 3):
+        raise ValueError(
+            f"{fn}: {name} must have shape (H, {last}) or (C, H, {last}), got {k.shape}"
+        )
+    h, length = u.shape[-2:]
+    if k.shape[-2] != h:
+        raise ValueError(f"{fn}: {name} has H={k.shape[-2]} channels but u has H={h}")
+    return length
 
 
 def _work_dtype(dtype):
@@ -522,24 +532,12 @@ def monarch_causal_conv(
         raise ValueError(f"{fn}: impl must be one of {IMPLS}, got {impl!r}")
     u = jnp.asarray(u)
     spec = jnp.asarray(k_spectrum)
-    if not jnp.issubdtype(u.dtype, jnp.floating):
-        raise TypeError(f"{fn}: u must be a real float array, got {u.dtype}")
     if not jnp.issubdtype(spec.dtype, jnp.complexfloating):
         raise TypeError(
             f"{fn}: k_spectrum must be complex (from monarch_kernel_spectrum), "
             f"got {spec.dtype}"
         )
-    if u.ndim < 2:
-        raise ValueError(f"{fn}: u must have shape (..., H, L), got {u.shape}")
-    if spec.ndim not in (2, 3):
-        raise ValueError(
-            f"{fn}: k_spectrum must have shape (H, N) or (C, H, N), got {spec.shape}"
-        )
-    h, length = u.shape[-2:]
-    if spec.shape[-2] != h:
-        raise ValueError(
-            f"{fn}: k_spectrum has H={spec.shape[-2]} channels but u has H={h}"
-        )
+    length = _check_shapes(fn, u, spec, "k_spectrum", "N")
     n = spec.shape[-1]
     factors = _check_factors(fn, factors, n)
     if math.prod(factors) != n:
