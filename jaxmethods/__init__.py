@@ -2,13 +2,15 @@
 
 Subpackages:
 
-- [`jaxmethods.ops`][]: performance kernels (FWHT, FFT in bit-reversed order)
-  with pure-jnp references and Pallas kernels.
+- [`jaxmethods.ops`][]: performance kernels (FWHT, FFT in bit-reversed order,
+  long convolutions, W4A16 matmul) with pure-jnp references and Pallas
+  kernels.
 - [`jaxmethods.qmc`][]: randomized low-discrepancy point sets (QMCPy).
 - [`jaxmethods.smc`][]: particle filtering, smoothing and PaRIS particle Gibbs.
 - [`jaxmethods.diffusion`][]: DPM-Solver and DPM-Solver++ samplers.
 - [`jaxmethods.discrete`][]: discrete (masked) diffusion and RADD.
-- [`jaxmethods.longconv`][]: long-convolution regularizers (P12).
+- [`jaxmethods.longconv`][]: long convolutions for sequence models (P12).
+- [`jaxmethods.quant`][]: 4-bit weight quantization (P26).
 - [`jaxmethods.testing`][]: exact oracle kits for tests.
 """
 

@@ -4,7 +4,8 @@ Each op lives in its own folder (`fwht/`, `fftbr/`) with a pure-jnp
 `reference.py` that defines it, a Pallas kernel in `pallas_gpu.py`, and the
 public function with its `impl=` switch and autodiff rules in `api.py`.
 `fftconv/` holds the long convolutions: the ``jnp.fft`` path and the Monarch
-kernel (FFT as DFT matmuls in permuted order).
+kernel (FFT as DFT matmuls in permuted order). `w4a16/` is the 4-bit-weight
+matmul (its weight format lives in `jaxmethods.quant`).
 """
 
 from .fftbr import fftbr as fftbr, ifftbr as ifftbr
@@ -20,6 +21,7 @@ from .fftconv import (
     monarch_permutation as monarch_permutation,
 )
 from .fwht import fwht as fwht
+from .w4a16 import w4a16_matmul as w4a16_matmul
 
 
 __all__ = [
@@ -35,4 +37,5 @@ __all__ = [
     "monarch_ifft_permuted",
     "monarch_kernel_spectrum",
     "monarch_permutation",
+    "w4a16_matmul",
 ]
