@@ -25,6 +25,7 @@ _TOUR_MODULES = (
     "jaxmethods.diffusion._tour",
     "jaxmethods.discrete._tour",
     "jaxmethods.longconv._tour",
+    "jaxmethods.quant._tour",
 )
 
 
