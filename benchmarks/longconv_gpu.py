@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 import traceback
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import best_of  # benchmarks/_timing.py
 
 from jaxmethods.ops import (
     fft_causal_conv,
@@ -48,16 +48,6 @@ from jaxmethods.ops.fftconv.pallas_gpu import conv_factors
 
 HBM_GBS = 4300.0
 PEAK_TFLOPS = 790.0
-
-
-def _time(f, *args, reps: int) -> float:
-    jax.block_until_ready(f(*args))
-    best = math.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _flops(rows: int, factors: tuple[int, ...]) -> float:
@@ -111,7 +101,7 @@ def _measure(batch: int, h: int, length: int, reps: int, pallas: str) -> None:
     for name, f in cases.items():
         try:
             a = args.get(name, (u, spec))
-            sec = _time(f, *a, reps=reps)
+            sec = best_of(f, a, reps)
             y = f(*a).astype(jnp.float32)
             err = float(jnp.abs(y - ref).max()) / scale
             gbs = minimal / sec / 1e9
@@ -131,7 +121,7 @@ def _measure(batch: int, h: int, length: int, reps: int, pallas: str) -> None:
             return jnp.sum(y.astype(jnp.float32) * w.astype(jnp.float32))
 
         try:
-            sec = _time(jax.jit(jax.grad(loss)), u, reps=reps)
+            sec = best_of(jax.jit(jax.grad(loss)), (u,), reps)
             print(f"{length:>6} {'fwd+bwd ' + impl:<22} {sec * 1e3:9.3f}")
         except Exception:
             print(f"{length:>6} {'fwd+bwd ' + impl:<22} FAILED")

@@ -16,27 +16,17 @@ Run:  python benchmarks/w4a16_cpu.py [--repeats R]
 
 import argparse
 import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import best_of  # benchmarks/_timing.py
 
 from jaxmethods.ops import w4a16_matmul
 from jaxmethods.quant import quantize_rtn
 
 
 K = N = 1024
-
-
-def _time(f, args, repeats):
-    jax.block_until_ready(f(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
 
 
 def main():
@@ -62,10 +52,11 @@ def main():
         x = jnp.asarray(rng.standard_normal((m, K)), jnp.bfloat16)
         row = {
             "M": m,
-            "w4a16_xla_ms": _time(w4, (x, qw), args.repeats),
-            "bf16_dot_ms": _time(dense, (x, w_bf16), args.repeats),
-            "f32_dot_ms": _time(dense, (x.astype(jnp.float32), w), args.repeats),
-            "pallas_interpret_ms": _time(interp, (x, qw), 2),
+            "w4a16_xla_ms": best_of(w4, (x, qw), args.repeats) * 1e3,
+            "bf16_dot_ms": best_of(dense, (x, w_bf16), args.repeats) * 1e3,
+            "f32_dot_ms": best_of(dense, (x.astype(jnp.float32), w), args.repeats)
+            * 1e3,
+            "pallas_interpret_ms": best_of(interp, (x, qw), 2) * 1e3,
         }
         print(json.dumps(row))
         print(

@@ -26,29 +26,18 @@ configuration that does not lower) are printed and the run goes on. Target
 from __future__ import annotations
 
 import argparse
-import math
-import time
 import traceback
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import best_of  # benchmarks/_timing.py
 
 from jaxmethods.ops import w4a16_matmul
 from jaxmethods.quant import dequantize, quantize_rtn
 
 
 HBM_GBS = 4300.0
-
-
-def _time(f, args, reps: int) -> float:
-    jax.block_until_ready(f(*args))
-    best = math.inf
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _row(label, sec, weight_bytes, base, err):
@@ -77,10 +66,10 @@ def run(k: int, n: int, ms: list[int], reps: int, pallas: str) -> None:
             y = y.astype(jnp.float32)
             return float(jnp.abs(y - ref).mean() / jnp.abs(ref).mean())
 
-        base = _time(dense, (x, w_bf16), reps)
+        base = best_of(dense, (x, w_bf16), reps)
         _row("bf16 jnp.dot", base, w_bf16.nbytes, base, err(dense(x, w_bf16)))
         xla = jax.jit(lambda a, q: w4a16_matmul(a, q, impl="xla"))
-        sec = _time(xla, (x, qw), reps)
+        sec = best_of(xla, (x, qw), reps)
         _row("w4a16 xla (dequant + dot)", sec, qw.nbytes, base, err(xla(x, qw)))
         for bm in (16, 32, 64):
             if bm > max(16, m):
@@ -93,7 +82,7 @@ def run(k: int, n: int, ms: list[int], reps: int, pallas: str) -> None:
                 )
                 label = f"w4a16 {pallas} bm={bm} bn={bn}"
                 try:
-                    sec = _time(f, (x, qw), reps)
+                    sec = best_of(f, (x, qw), reps)
                     _row(label, sec, qw.nbytes, base, err(f(x, qw)))
                 except Exception:
                     print(f"{label:<34} FAILED")
