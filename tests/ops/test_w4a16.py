@@ -74,6 +74,11 @@ def test_jit_vmap_trace_count():
     np.testing.assert_allclose(
         np.asarray(yv[:, 0]), np.asarray(y), rtol=1e-5, atol=1e-5
     )
+    # and the XLA path, under the same transformations
+    yx = jax.jit(jax.vmap(lambda a: w4a16_matmul(a, qw, impl="xla")))(x[:, None])
+    np.testing.assert_allclose(
+        np.asarray(yx[:, 0]), np.asarray(y), rtol=1e-5, atol=1e-5
+    )
     qw2 = jax.tree.map(lambda *a: jnp.stack(a), qw, qw)
     yw = jax.vmap(lambda w: w4a16_matmul(x, w, impl="pallas_interpret"))(qw2)
     np.testing.assert_allclose(np.asarray(yw[1]), np.asarray(y), rtol=1e-5, atol=1e-5)
