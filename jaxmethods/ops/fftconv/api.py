@@ -185,7 +185,7 @@ def _route(fn: str, impl: str, dtype, length: int, lk: int, fft_size, extra: int
         impl = "xla"
     if impl == "xla":
         return "xla", fft_size if fft_size is not None else next_fast_len(need)
-    _check_pallas(fn, impl, dtype)
+    _check_pallas(fn, impl, dtype, conv_factors(monarch_n))
     if monarch_n < 2 * length or conv_factors(monarch_n)[0] % 2:
         raise ValueError(
             f"{fn}: impl={impl!r} needs fft_size >= 2L = {2 * length} with an even "
@@ -194,7 +194,13 @@ def _route(fn: str, impl: str, dtype, length: int, lk: int, fft_size, extra: int
     return impl, monarch_n
 
 
-def _check_pallas(fn: str, impl: str, dtype) -> None:
+def _check_pallas(fn: str, impl: str, dtype, factors=None) -> None:
+    if impl == "pallas" and factors is not None and not supported_on_gpu(factors):
+        raise ValueError(
+            f"{fn}: impl='pallas' (Triton) needs power-of-two radices, the first "
+            f">= 32 and the others >= 16, got {factors}; use impl='xla' or "
+            "'pallas_interpret'"
+        )
     if impl == "pallas":
         if jax.default_backend() != "gpu":
             raise ValueError(
@@ -555,7 +561,7 @@ def monarch_causal_conv(
         path = "pallas" if gpu and pallas_gpu_available() else "xla"
     else:
         if impl == "pallas":
-            _check_pallas(fn, impl, dtype)
+            _check_pallas(fn, impl, dtype, factors)
         path = impl
     y = _monarch_conv(u, spec.astype(cdtype), factors, path, squeeze=spec.ndim == 2)
     return y.astype(dtype)

@@ -57,8 +57,13 @@ def conv_factors(n: int) -> tuple[int, ...]:
 
 
 def supported_on_gpu(factors: tuple[int, ...]) -> bool:
-    """Whether every matmul of the kernel has all dimensions >= 16 (Triton ``dot``)."""
-    return factors[0] >= 32 and all(r >= 16 for r in factors)
+    """Whether the compiled (Triton) kernel can take these radices.
+
+    Every matmul needs all dimensions >= 16 (Triton's ``dot``), and every
+    block and table shape a power of two (Triton's ``arange``).
+    """
+    pow2 = all(r & (r - 1) == 0 for r in factors)
+    return pow2 and factors[0] >= 32 and all(r >= 16 for r in factors)
 
 
 def _dft(r: int, cols: int | None = None, rows: int | None = None) -> np.ndarray:

@@ -21,6 +21,16 @@ IMPLS: tuple[str, ...] = get_args(Impl)
 _GPU_DTYPES = (jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16), jnp.dtype(jnp.float32))
 
 
+def _pow2(v: int) -> bool:
+    return v > 0 and v & (v - 1) == 0
+
+
+def _triton_shapes_ok(qw: Int4Weight, block_m: int, block_n: int) -> bool:
+    """Triton's ``arange`` needs power-of-two extents for every block shape."""
+    k, _ = qw.shape
+    return all(_pow2(v) for v in (k, qw.scales.shape[0], block_m, block_n))
+
+
 def _default_block_n(n: int) -> int:
     for b in (256, 128, 64, 32, 16, 8):
         if n % b == 0:
@@ -117,7 +127,9 @@ def w4a16_matmul(
             ``"pallas_interpret"`` (the kernel in interpret mode, for tests);
             ``"auto"``: ``"pallas"`` on a CUDA GPU of compute capability
             >= 8.0 for bfloat16/float16/float32 activations when
-            ``block_k >= 128``, else ``"xla"``.
+            ``block_k >= 128`` and the block shapes are powers of two (``K``,
+            the number of scale rows, ``block_m``, ``block_n``; Triton
+            needs them), else ``"xla"``.
         block_m: activation rows per program (static); ``M`` is padded up to
             a multiple (ragged ``M`` is fine).
         block_n: output columns per program (static); must divide ``N``.
@@ -132,7 +144,8 @@ def w4a16_matmul(
         TypeError: non-float ``x`` or ``qw`` not an ``Int4Weight``.
         ValueError: ``x``'s last axis not ``K``, ``block_n`` not dividing
             ``N``, ``block_k`` not ``qw.block_k``, a bad ``block_m``, an
-            unknown ``impl``, or ``impl="pallas"`` without a GPU.
+            unknown ``impl``, or ``impl="pallas"`` without a GPU or with
+            shapes Triton cannot tile.
 
     Examples:
         >>> import jax.numpy as jnp, jax.random as jr
@@ -173,10 +186,18 @@ def w4a16_matmul(
         raise ValueError(f"{fn}: block_n={block_n!r} must divide N={n}")
     if not isinstance(block_m, int) or block_m < 1:
         raise ValueError(f"{fn}: block_m must be a positive int, got {block_m!r}")
+    triton_ok = _triton_shapes_ok(qw, block_m, block_n)
     if impl == "auto":
-        ok = x.dtype in _GPU_DTYPES and qw.block_k >= 128
+        ok = x.dtype in _GPU_DTYPES and qw.block_k >= 128 and triton_ok
         impl = "pallas" if ok and pallas_gpu_available() else "xla"
     elif impl == "pallas":
+        if not triton_ok:
+            raise ValueError(
+                f"{fn}: impl='pallas' (Triton) needs power-of-two block shapes: K, "
+                "the number of scale rows, block_m and block_n; got "
+                f"K={k}, {qw.scales.shape[0]} scale rows, block_m={block_m}, "
+                f"block_n={block_n}; use impl='xla'"
+            )
         if jax.default_backend() != "gpu":
             raise ValueError(
                 f"{fn}: impl='pallas' needs a CUDA GPU, but the default JAX backend "
