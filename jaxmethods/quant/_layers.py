@@ -246,8 +246,8 @@ def quantize_linears(
     The layers are then quantized one after another, in pytree order, each
     calibrated on the activations produced by the model whose earlier
     layers are already quantized (the sequential scheme of the GPTQ paper);
-    the activations are gathered with ``jax.debug.callback`` into a float64
-    running Hessian.
+    the activations are gathered by a host callback (one call per batch,
+    also under ``jax.vmap``) into a float64 running Hessian.
 
     Args:
         model: any pytree holding ``eqx.nn.Linear`` layers.
@@ -323,14 +323,23 @@ def _first_dense(model, selected):
 
 
 class _Recorder(eqx.Module):
-    """A Linear that sends its inputs to a host-side accumulator."""
+    """A Linear that also sends its inputs to a host-side accumulator.
+
+    The host call is a ``pure_callback`` with ``vmap_method="expand_dims"``:
+    under ``jax.vmap`` it receives the whole batch in one call (a
+    ``debug.callback`` would be unrolled into one call per row, which made
+    calibration traces grow with the number of rows). Its all-zero result
+    is added to the output so that it is not removed as dead code.
+    """
 
     linear: eqx.nn.Linear
     sink: Callable = eqx.field(static=True)
 
     def __call__(self, x, *, key=None):
-        jax.debug.callback(self.sink, x)
-        return self.linear(x, key=key)
+        y = self.linear(x, key=key)
+        shape = jax.ShapeDtypeStruct(x.shape[:-1], y.dtype)
+        zero = jax.pure_callback(self.sink, shape, x, vmap_method="expand_dims")
+        return y + zero[..., None]
 
 
 def _quantize_first(model, method, forward, calibration, selected, kwargs):
@@ -342,9 +351,11 @@ def _quantize_first(model, method, forward, calibration, selected, kwargs):
     acc = {"xtx": np.zeros((k, k)), "n": 0}
 
     def sink(x):
-        x = np.asarray(x, np.float64).reshape(-1, k)
-        acc["xtx"] += x.T @ x
-        acc["n"] += x.shape[0]
+        x = np.asarray(x)
+        rows = np.asarray(x, np.float64).reshape(-1, k)
+        acc["xtx"] += rows.T @ rows
+        acc["n"] += rows.shape[0]
+        return np.zeros(x.shape[:-1], lin.weight.dtype)
 
     probe = eqx.tree_at(get, model, _Recorder(lin, sink))
     jax.block_until_ready(forward(probe, jnp.asarray(calibration)))
