@@ -7,6 +7,13 @@ random ingredients as arrays, so that other libraries' point sets can be
 reproduced bit for bit.
 """
 
+from . import integrands as integrands
+from ._cubature import (
+    CubatureResult as CubatureResult,
+    cub_qmc_lattice_g as cub_qmc_lattice_g,
+    cub_qmc_net_g as cub_qmc_net_g,
+    cub_qmc_rep_student_t as cub_qmc_rep_student_t,
+)
 from ._digital_net import (
     digital_net_b2 as digital_net_b2,
     digital_net_points as digital_net_points,
@@ -19,12 +26,17 @@ from ._digital_net import (
     sobol_generating_matrices as sobol_generating_matrices,
 )
 from ._discrepancy import discrepancy as discrepancy
+from ._fast_gram import FastGram as FastGram, fast_gp_nll as fast_gp_nll
 from ._halton import (
     halton as halton,
     halton_points as halton_points,
     halton_qrng_points as halton_qrng_points,
 )
 from ._iid import iid_uniform as iid_uniform
+from ._kernels import (
+    DigitalShiftInvariantKernel as DigitalShiftInvariantKernel,
+    ShiftInvariantKernel as ShiftInvariantKernel,
+)
 from ._lattice import lattice as lattice, lattice_points as lattice_points
 
 
@@ -45,4 +57,13 @@ __all__ = [
     "halton_qrng_points",
     "iid_uniform",
     "discrepancy",
+    "integrands",
+    "CubatureResult",
+    "cub_qmc_net_g",
+    "cub_qmc_lattice_g",
+    "cub_qmc_rep_student_t",
+    "ShiftInvariantKernel",
+    "DigitalShiftInvariantKernel",
+    "FastGram",
+    "fast_gp_nll",
 ]
