@@ -21,6 +21,8 @@ from ._digital_net import (
     sobol_generating_matrices,
 )
 from ._discrepancy import discrepancy
+from ._fast_gram import FastGram
+from ._kernels import ShiftInvariantKernel
 from ._lattice import lattice
 from ._tour_halton import CASES as _HALTON_CASES
 
@@ -105,6 +107,30 @@ def _discrepancy_case():
     return (lambda: run(xin)), (lambda out: abs(float(out) - ref))
 
 
+def _fast_gram_case():
+    # the Gram matrix and its solve in NumPy float64 from the kernel's closed
+    # form: 1 + gamma_j 2 pi^2 B_2((x - z) mod 1) with B_2(t) = t^2 - t + 1/6
+    x = lattice(jr.key(5), 1024, 3)
+    gamma = np.array([0.8, 0.4, 0.2])
+    kern = ShiftInvariantKernel(3, alpha=1, lengthscales=jnp.asarray(gamma))
+    y = jnp.sin(2 * jnp.pi * x[:, 0]) + x[:, 1]
+    xn, yn = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    delta = (xn[:, None, :] - xn[None, :, :]) % 1.0
+    b2 = delta**2 - delta + 1 / 6
+    gram = np.prod(1 + gamma * 2 * np.pi**2 * b2, axis=-1) + 1e-6 * np.eye(1024)
+    ref = np.linalg.solve(gram, yn)
+
+    @jax.jit
+    def f(pts, v):
+        return FastGram(kern, pts, kind="lattice", nugget=1e-6).solve(v)
+
+    def err(out):
+        diff = np.abs(np.asarray(out, np.float64) - ref)
+        return float(np.max(diff) / np.max(np.abs(ref)))
+
+    return (lambda: f(x, y)), err
+
+
 CASES: list[TourCase] = [
     TourCase(
         "qmc.lattice",
@@ -135,6 +161,14 @@ CASES: list[TourCase] = [
         functools.partial(_integration_case, "lms_ds", 2),
         error_kind="integral err",
         tolerance=1e-5,
+    ),
+    TourCase(
+        "qmc.FastGram.solve",
+        "P02",
+        "SI kernel (alpha 1) on a 2^10 x 3 lattice, vs NumPy solve",
+        _fast_gram_case,
+        error_kind="max rel err",
+        tolerance=1e-8,
     ),
     TourCase(
         "qmc.discrepancy",
