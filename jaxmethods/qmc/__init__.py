@@ -41,6 +41,11 @@ from ._lattice import lattice as lattice, lattice_points as lattice_points
 
 
 __all__ = [
+    "integrands",
+    "CubatureResult",
+    "cub_qmc_net_g",
+    "cub_qmc_lattice_g",
+    "cub_qmc_rep_student_t",
     "lattice",
     "lattice_points",
     "digital_net_b2",
@@ -57,11 +62,6 @@ __all__ = [
     "halton_qrng_points",
     "iid_uniform",
     "discrepancy",
-    "integrands",
-    "CubatureResult",
-    "cub_qmc_net_g",
-    "cub_qmc_lattice_g",
-    "cub_qmc_rep_student_t",
     "ShiftInvariantKernel",
     "DigitalShiftInvariantKernel",
     "FastGram",
