@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jax import lax
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Complex, Float, Inexact, PRNGKeyArray
 
 from ._layers import _promote
@@ -172,7 +173,13 @@ class LearnedButterflyConv(eqx.Module):
     factors: tuple[int, ...] = eqx.field(static=True)
 
     def __init__(
-        self, H: int, L: int, *, max_block: int = 16, dtype=None, key: PRNGKeyArray
+        self,
+        H: int,
+        L: int,
+        *,
+        max_block: int = 16,
+        dtype: DTypeLike | None = None,
+        key: PRNGKeyArray,
     ):
         for name, v in (("H", H), ("L", L)):
             if not isinstance(v, int) or v < 1:

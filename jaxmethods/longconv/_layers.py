@@ -13,6 +13,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ..ops import fft_bidirectional_conv, fft_causal_conv
@@ -163,7 +164,7 @@ class LongConv(eqx.Module):
         smooth: str | bool | None = None,
         smooth_window: int = 7,
         dropout: float = 0.0,
-        dtype=None,
+        dtype: DTypeLike | None = None,
         key: PRNGKeyArray,
     ):
         for name, v in (("H", H), ("L", L), ("channels", channels)):

@@ -8,6 +8,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._layers import LongConv, _promote
@@ -96,7 +97,7 @@ class LongConvModel(eqx.Module):
         L: int,
         dropout: float = 0.0,
         prenorm: bool = False,
-        dtype=None,
+        dtype: DTypeLike | None = None,
         key: PRNGKeyArray,
         **conv_kwargs: Any,
     ):

@@ -4,7 +4,7 @@ Each integrand is a small `eqx.Module` whose `__call__` maps points of shape
 `(..., d)` in the unit cube to values of shape `(...)`, and whose `exact`
 property is $\int_{[0,1)^d} f(x)\,dx$ in float64, computed on the host from a
 closed form. They are meant as benchmarks and oracles for the cubature rules
-in [`jaxmethods.qmc`][jaxmethods.qmc], e.g.
+in `jaxmethods.qmc`, e.g.
 [`cub_qmc_net_g`][jaxmethods.qmc.cub_qmc_net_g]:
 
 - [`Keister`][jaxmethods.qmc.integrands.Keister]: $\pi^{d/2}\cos\lVert t\rVert$
@@ -132,7 +132,7 @@ class Keister(eqx.Module):
     Args:
         d: dimension (static).
 
-    Returns:
+    Note:
         Calling the module on `x` of shape `(..., d)` returns `f(x)`, shape
         `(...)`. `exact` is the integral (float).
 
@@ -189,7 +189,7 @@ class GenzOscillatory(eqx.Module):
         a: coefficients $a_j$ (difficulty), shape `(d,)`.
         u: shift parameters, shape `(d,)`; only $u_1$ enters. Defaults to 0.
 
-    Returns:
+    Note:
         Calling the module on `x` of shape `(..., d)` returns `f(x)`, shape
         `(...)`. `exact` is the integral (float).
 
@@ -262,7 +262,7 @@ class GenzCornerPeak(eqx.Module):
         a: positive coefficients, shape `(d,)`, $d \le 20$ (the exact value
             sums $2^d$ terms).
 
-    Returns:
+    Note:
         Calling the module on `x` of shape `(..., d)` returns `f(x)`, shape
         `(...)`. `exact` is the integral (float).
 
@@ -321,11 +321,11 @@ class Ishigami(eqx.Module):
     \in [-\pi, \pi)^3$. Its mean is $a/2$ and its variance
     $\frac{a^2}{8} + \frac{b\pi^4}{5} + \frac{b^2\pi^8}{18} + \frac12$.
 
-    Args:
+    Attributes:
         a: parameter (default 7).
         b: parameter (default 0.1).
 
-    Returns:
+    Note:
         Calling the module on `x` of shape `(..., 3)` returns `f(x)`, shape
         `(...)`. `exact` is the mean and `variance` the variance (floats).
 
@@ -408,7 +408,7 @@ class EuropeanCall(eqx.Module):
         s0: initial price. strike: strike $K$. r: interest rate.
         sigma: volatility. t: maturity $T$.
 
-    Returns:
+    Note:
         Calling the module on `x` of shape `(..., d)` returns the discounted
         payoff, shape `(...)`. `exact` is the Black–Scholes price.
 
@@ -486,7 +486,7 @@ class AsianGeometricCall(eqx.Module):
         s0: initial price. strike: strike $K$. r: interest rate.
         sigma: volatility. t: maturity $T$.
 
-    Returns:
+    Note:
         Calling the module on `x` of shape `(..., d)` returns the discounted
         payoff, shape `(...)`. `exact` is the closed-form price.
 

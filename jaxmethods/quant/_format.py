@@ -18,6 +18,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Integer, UInt32
 
 
@@ -284,7 +285,7 @@ def expand_scales(scales: Array, k: int, group_size: int) -> Array:
     return jnp.repeat(scales, group_size, axis=0, total_repeat_length=k)
 
 
-def dequantize(qw: Int4Weight, dtype=jnp.bfloat16) -> Float[Array, "K N"]:
+def dequantize(qw: Int4Weight, dtype: DTypeLike = jnp.bfloat16) -> Float[Array, "K N"]:
     r"""Expand an ``Int4Weight`` to a dense matrix, $\hat W = (q - 8)\,s$.
 
     The product is formed in float32 (float64 for float64 scales or

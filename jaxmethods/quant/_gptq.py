@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 from jax import lax
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ._format import (
@@ -72,7 +73,7 @@ class GPTQHessian(eqx.Module):
     count: Int[Array, ""]
 
     @classmethod
-    def zeros(cls, k: int, dtype=jnp.float32) -> GPTQHessian:
+    def zeros(cls, k: int, dtype: DTypeLike = jnp.float32) -> GPTQHessian:
         """An empty accumulator: $H = 0$, ``count = 0``.
 
         Args:
@@ -333,7 +334,7 @@ def gptq(
     static_groups: bool = False,
     clip: bool = False,
     block_k: int = 128,
-    scale_dtype=jnp.float16,
+    scale_dtype: DTypeLike = jnp.float16,
 ) -> Int4Weight:
     r"""GPTQ 4-bit quantization of ``w`` (in x out) in MARLIN's symmetric format.
 

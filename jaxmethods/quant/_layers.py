@@ -9,6 +9,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float, PyTree
 
 from ._format import Int4Weight, dequantize
@@ -100,9 +101,9 @@ class QuantLinear(eqx.Module):
         calibration: Float[ArrayLike, "n in"] | Any | None = None,
         group_size: int = 128,
         block_k: int | None = None,
-        scale_dtype=jnp.float16,
+        scale_dtype: DTypeLike = jnp.float16,
         impl: str = "auto",
-        **gptq_kwargs,
+        **gptq_kwargs: Any,
     ) -> QuantLinear:
         r"""Quantize an ``equinox.nn.Linear`` with RTN or GPTQ.
 
@@ -203,7 +204,7 @@ class QuantLinear(eqx.Module):
             y = y + b.reshape((1,) * (y.ndim - 1) + b.shape)
         return y
 
-    def dequantized(self, dtype=jnp.float32) -> eqx.nn.Linear:
+    def dequantized(self, dtype: DTypeLike = jnp.float32) -> eqx.nn.Linear:
         """The equivalent ``equinox.nn.Linear`` with weight $\\hat W^\\top$.
 
         Args:
@@ -236,7 +237,7 @@ def quantize_linears(
     forward: Callable[[PyTree[Any], Array], Any] | None = None,
     calibration: ArrayLike | None = None,
     where: Callable[[eqx.nn.Linear], bool] | None = None,
-    **kwargs,
+    **kwargs: Any,
 ) -> PyTree[Any]:
     r"""Replace every (selected) ``equinox.nn.Linear`` in a model by a ``QuantLinear``.
 

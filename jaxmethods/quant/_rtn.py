@@ -3,6 +3,7 @@ r"""Round-to-nearest (RTN) 4-bit quantization with MARLIN's symmetric scales."""
 from __future__ import annotations
 
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Float
 
 from ._format import ZERO_POINT, Int4Weight, check_block_k, check_group_size
@@ -37,7 +38,7 @@ def quantize_rtn(
     *,
     group_size: int = 128,
     block_k: int = 128,
-    scale_dtype=jnp.float16,
+    scale_dtype: DTypeLike = jnp.float16,
 ) -> Int4Weight:
     r"""Round-to-nearest 4-bit quantization in MARLIN's symmetric format.
 
