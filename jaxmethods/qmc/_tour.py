@@ -12,6 +12,7 @@ import jax.random as jr
 import numpy as np
 
 from .._tour import TourCase
+from ._cubature import cub_qmc_net_g
 from ._data import kuo_lattice_vector
 from ._digital_net import (
     digital_net_b2,
@@ -25,6 +26,7 @@ from ._fast_gram import FastGram
 from ._kernels import ShiftInvariantKernel
 from ._lattice import lattice
 from ._tour_halton import CASES as _HALTON_CASES
+from .integrands import Keister
 
 
 def _max_abs(a, b) -> float:
@@ -131,6 +133,16 @@ def _fast_gram_case():
     return (lambda: f(x, y)), err
 
 
+def _cubature_case():
+    # Keister in d = 3 to abs_tol 1e-3; exact value from its closed form
+    f = Keister(3)
+
+    def run():
+        return cub_qmc_net_g(f, 3, key=jr.key(7), abs_tol=1e-3)
+
+    return run, lambda res: abs(float(res.estimate) - f.exact)
+
+
 CASES: list[TourCase] = [
     TourCase(
         "qmc.lattice",
@@ -169,6 +181,14 @@ CASES: list[TourCase] = [
         _fast_gram_case,
         error_kind="max rel err",
         tolerance=1e-8,
+    ),
+    TourCase(
+        "qmc.cub_qmc_net_g",
+        "P02",
+        "Keister d=3 to abs_tol 1e-3 (adaptive, n doubles)",
+        _cubature_case,
+        error_kind="abs err",
+        tolerance=1e-3,
     ),
     TourCase(
         "qmc.discrepancy",
