@@ -26,6 +26,7 @@ from ._digital_net import (
     sobol_generating_matrices as sobol_generating_matrices,
 )
 from ._discrepancy import discrepancy as discrepancy
+from ._fast_gp import FastGP as FastGP
 from ._fast_gram import FastGram as FastGram, fast_gp_nll as fast_gp_nll
 from ._halton import (
     halton as halton,
@@ -65,5 +66,6 @@ __all__ = [
     "ShiftInvariantKernel",
     "DigitalShiftInvariantKernel",
     "FastGram",
+    "FastGP",
     "fast_gp_nll",
 ]
