@@ -8,6 +8,10 @@ reproduced bit for bit.
 """
 
 from . import integrands as integrands
+from ._bayes_cubature import (
+    cub_qmc_bayes_lattice_g as cub_qmc_bayes_lattice_g,
+    cub_qmc_bayes_net_g as cub_qmc_bayes_net_g,
+)
 from ._cubature import (
     CubatureResult as CubatureResult,
     cub_qmc_lattice_g as cub_qmc_lattice_g,
@@ -47,6 +51,8 @@ __all__ = [
     "cub_qmc_net_g",
     "cub_qmc_lattice_g",
     "cub_qmc_rep_student_t",
+    "cub_qmc_bayes_lattice_g",
+    "cub_qmc_bayes_net_g",
     "lattice",
     "lattice_points",
     "digital_net_b2",
