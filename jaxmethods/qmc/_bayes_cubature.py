@@ -39,19 +39,14 @@ from ._cubature import (
     _LATTICE_M_MAX,
     _NET_M_MAX,
     _PERIODIZATIONS,
-    CONVERGED,
-    HIT_N_LIMIT,
-    NOT_FINITE,
     CubatureResult,
     _check_common,
-    _decide,
     _evaluate,
     _ld_points,
     _net_ingredients_jit,
     _periodize,
-    _report,
-    _result,
     _tol_fun,
+    doubling_loop,
     student_t_quantile as _t_quantile,
 )
 
@@ -240,38 +235,24 @@ def _cub_bayes(
     tol = _tol_fun(error, abs_tol, rel_tol)
     step = _step_jit if jit else _step_eager
     src = _net_ingredients_jit(key, d) if kind == "net" else key
-    m = n_init.bit_length() - 1
-    yt = None
-    xs = []
-    hist = []
-    while True:
+    state: dict = {"yt": None, "x": None}
+
+    def estimate(m: int) -> tuple[float, float]:
         x, yt = step(
-            f, src, yt, fn=fn, kind=kind, m=m, d=d, dtype=dtype,
-            periodization=periodization, first=yt is None,
+            f, src, state["yt"], fn=fn, kind=kind, m=m, d=d, dtype=dtype,
+            periodization=periodization, first=state["yt"] is None,
         )  # fmt: skip
-        xs.append(x)
-        xfull = xs[0] if len(xs) == 1 else jnp.concatenate(xs)
-        xs = [xfull]
-        n = 1 << m
+        xfull = x if state["x"] is None else jnp.concatenate([state["x"], x])
+        state.update(yt=yt, x=xfull)
         mu, hw, _ = _bayes_bound(
             xfull, yt, kind=kind, order=order, errbd=errbd, uncert=uncert
         )
-        if not math.isfinite(mu):
-            hw = math.inf
-        est, bound, met = _decide(mu, hw, tol)
-        hist.append((n, est, bound))
-        if progress:
-            _report(fn, m, n, est, bound)
-        if met:
-            code = CONVERGED
-        elif not math.isfinite(bound):
-            code = NOT_FINITE
-        elif 2 * n > n_limit:
-            code = HIT_N_LIMIT
-        else:
-            m += 1
-            continue
-        return _result(est, bound, n, code, hist, dtype)
+        return mu, (hw if math.isfinite(mu) else math.inf)
+
+    return doubling_loop(
+        fn, n_init.bit_length() - 1, estimate, tol, progress, dtype,
+        size=lambda m: 1 << m, can_double=lambda m: 2 << m <= n_limit,
+    )  # fmt: skip
 
 
 def cub_qmc_bayes_lattice_g(

@@ -271,6 +271,43 @@ def _ld_values(f, src, *, fn, kind, m, d, dtype, periodization, first):
     return y if w is None else y * w
 
 
+def doubling_loop(
+    fn: str,
+    m: int,
+    estimate: Callable[[int], tuple[float, float]],
+    tol: Callable[[float], float],
+    progress: bool,
+    dtype,
+    *,
+    size: Callable[[int], int],
+    can_double: Callable[[int], bool],
+) -> CubatureResult:
+    """The host loop shared by the stopping rules: estimate, decide, double.
+
+    ``estimate(m)`` returns ``(mu, half_width)`` at level ``m`` (it keeps its
+    own state between levels); ``size(m)`` is the number of function values
+    used and ``can_double(m)`` whether level ``m + 1`` is allowed.
+    """
+    hist = []
+    while True:
+        mu, hw = estimate(m)
+        n = size(m)
+        est, bound, met = _decide(mu, hw, tol)
+        hist.append((n, est, bound))
+        if progress:
+            _report(fn, m, n, est, bound)
+        if met:
+            code = CONVERGED
+        elif not math.isfinite(bound):
+            code = NOT_FINITE
+        elif not can_double(m):
+            code = HIT_N_LIMIT
+        else:
+            m += 1
+            continue
+        return _result(est, bound, n, code, hist, dtype)
+
+
 def _ld_update(y, yt, kappa, *, kind, m):
     """New coefficients, order map, estimate and bound sum after adding ``y``."""
     transform = fwht if kind == "net" else fftbr
@@ -362,30 +399,20 @@ def _cub_ld(
         _ld_step_jit if jit else _ld_step_eager
     )
     src = _net_ingredients_jit(key, d) if kind == "net" else key
-    m = n_init.bit_length() - 1
-    yt = kappa = None
-    hist = []
-    while True:
+    state: dict = {"yt": None, "kappa": None}
+
+    def estimate(m: int) -> tuple[float, float]:
         yt, kappa, mu, s = step(
-            f, src, yt, kappa, fn=fn, kind=kind, m=m, d=d, dtype=dtype,
-            periodization=periodization, first=yt is None,
+            f, src, state["yt"], state["kappa"], fn=fn, kind=kind, m=m, d=d,
+            dtype=dtype, periodization=periodization, first=state["yt"] is None,
         )  # fmt: skip
-        n = 1 << m
-        hw = float(fudge_fn(m)) * float(s)
-        est, bound, met = _decide(float(mu), hw, tol)
-        hist.append((n, est, bound))
-        if progress:
-            _report(fn, m, n, est, bound)
-        if met:
-            code = CONVERGED
-        elif not math.isfinite(bound):
-            code = NOT_FINITE
-        elif 2 * n > n_limit:
-            code = HIT_N_LIMIT
-        else:
-            m += 1
-            continue
-        return _result(est, bound, n, code, hist, dtype)
+        state.update(yt=yt, kappa=kappa)
+        return float(mu), float(fudge_fn(m)) * float(s)
+
+    return doubling_loop(
+        fn, n_init.bit_length() - 1, estimate, tol, progress, dtype,
+        size=lambda m: 1 << m, can_double=lambda m: 2 << m <= n_limit,
+    )  # fmt: skip
 
 
 def cub_qmc_net_g(
@@ -714,10 +741,10 @@ def cub_qmc_rep_student_t(
         src = _rep_ingredients_jit(jr.split(key, replications), d)
     else:
         src = key
-    sums = np.zeros(replications)
-    n_rep, n_min = n_init, 0
-    hist = []
-    while True:
+    state = {"sums": np.zeros(replications), "n_min": 0}
+
+    def estimate(m: int) -> tuple[float, float]:
+        n_rep, n_min = 1 << m, state["n_min"]
         count = n_rep - n_min
         if jit:
             part = _rep_step_jit(f, src, n=count, n_min=n_min, **kw)
@@ -725,22 +752,13 @@ def cub_qmc_rep_student_t(
             x = _rep_points_jit(sampler, src, count, d, n_min, replications, dtype)
             y = _evaluate(fn, f, x.reshape(replications * count, d), dtype)
             part = jnp.sum(y.reshape(replications, count), axis=1)
-        sums = sums + np.asarray(part, dtype=np.float64)
-        means = sums / n_rep
-        mu = float(means.mean())
-        hw = scale * float(means.std(ddof=1))
-        n = replications * n_rep
-        est, bound, met = _decide(mu, hw, tol)
-        hist.append((n, est, bound))
-        if progress:
-            _report(fn, n_rep.bit_length() - 1, n, est, bound)
-        if met:
-            code = CONVERGED
-        elif not math.isfinite(bound):
-            code = NOT_FINITE
-        elif 2 * n > n_limit or 2 * n_rep > 1 << m_max:
-            code = HIT_N_LIMIT
-        else:
-            n_min, n_rep = n_rep, 2 * n_rep
-            continue
-        return _result(est, bound, n, code, hist, dtype)
+        state["sums"] = state["sums"] + np.asarray(part, dtype=np.float64)
+        state["n_min"] = n_rep
+        means = state["sums"] / n_rep
+        return float(means.mean()), scale * float(means.std(ddof=1))
+
+    return doubling_loop(
+        fn, n_init.bit_length() - 1, estimate, tol, progress, dtype,
+        size=lambda m: replications << m,
+        can_double=lambda m: 2 * (replications << m) <= n_limit and m < m_max,
+    )  # fmt: skip
