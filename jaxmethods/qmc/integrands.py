@@ -393,7 +393,46 @@ def _check_option(name: str, s0, k, r, sigma, t) -> None:
         raise ValueError(f"{name}: r must be finite, got {r}")
 
 
-class EuropeanCall(eqx.Module):
+class _GBMCall(eqx.Module):
+    """A discounted call payoff on a GBM path driven by the uniforms ``x``.
+
+    Subclasses choose the underlying (``_underlying``) and the closed form.
+    """
+
+    d: int = eqx.field(static=True)
+    s0: float = eqx.field(static=True)
+    strike: float = eqx.field(static=True)
+    r: float = eqx.field(static=True)
+    sigma: float = eqx.field(static=True)
+    t: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        d: int,
+        *,
+        s0: float = 100.0,
+        strike: float = 100.0,
+        r: float = 0.05,
+        sigma: float = 0.2,
+        t: float = 1.0,
+    ):
+        name = type(self).__name__
+        self.d = _check_d(name, d)
+        _check_option(name, s0, strike, r, sigma, t)
+        self.s0, self.strike, self.r = float(s0), float(strike), float(r)
+        self.sigma, self.t = float(sigma), float(t)
+
+    def _underlying(self, logs: Array) -> Array:
+        raise NotImplementedError
+
+    def __call__(self, x: Float[ArrayLike, "*batch d"]) -> Float[Array, "*batch"]:
+        x = _points(type(self).__name__, x, self.d)
+        logs = _log_prices(x, self.d, self.s0, self.r, self.sigma, self.t)
+        payoff = jnp.maximum(self._underlying(logs) - self.strike, 0)
+        return jnp.asarray(math.exp(-self.r * self.t), x.dtype) * payoff
+
+
+class EuropeanCall(_GBMCall):
     r"""Discounted European call payoff under geometric Brownian motion.
 
     $S_t = S_0\exp((r - \sigma^2/2)t + \sigma W_t)$; the Brownian path at
@@ -429,33 +468,8 @@ class EuropeanCall(eqx.Module):
         Springer (2003), §3.1.
     """
 
-    d: int = eqx.field(static=True)
-    s0: float = eqx.field(static=True)
-    strike: float = eqx.field(static=True)
-    r: float = eqx.field(static=True)
-    sigma: float = eqx.field(static=True)
-    t: float = eqx.field(static=True)
-
-    def __init__(
-        self,
-        d: int,
-        *,
-        s0: float = 100.0,
-        strike: float = 100.0,
-        r: float = 0.05,
-        sigma: float = 0.2,
-        t: float = 1.0,
-    ):
-        self.d = _check_d("EuropeanCall", d)
-        _check_option("EuropeanCall", s0, strike, r, sigma, t)
-        self.s0, self.strike, self.r = float(s0), float(strike), float(r)
-        self.sigma, self.t = float(sigma), float(t)
-
-    def __call__(self, x: Float[ArrayLike, "*batch d"]) -> Float[Array, "*batch"]:
-        x = _points("EuropeanCall", x, self.d)
-        logs = _log_prices(x, self.d, self.s0, self.r, self.sigma, self.t)
-        payoff = jnp.maximum(jnp.exp(logs[..., -1]) - self.strike, 0)
-        return jnp.asarray(math.exp(-self.r * self.t), x.dtype) * payoff
+    def _underlying(self, logs: Array) -> Array:
+        return jnp.exp(logs[..., -1])  # the price at maturity
 
     @property
     def exact(self) -> float:
@@ -469,7 +483,7 @@ class EuropeanCall(eqx.Module):
         return self.s0 * _phi(d1) - self.strike * disc * _phi(d2)
 
 
-class AsianGeometricCall(eqx.Module):
+class AsianGeometricCall(_GBMCall):
     r"""Discounted geometric-average Asian call under geometric Brownian motion.
 
     With prices $S_j$ at times $t_j = jT/d$ (same path construction as
@@ -508,34 +522,8 @@ class AsianGeometricCall(eqx.Module):
         Springer (2003), §4.1.2.
     """
 
-    d: int = eqx.field(static=True)
-    s0: float = eqx.field(static=True)
-    strike: float = eqx.field(static=True)
-    r: float = eqx.field(static=True)
-    sigma: float = eqx.field(static=True)
-    t: float = eqx.field(static=True)
-
-    def __init__(
-        self,
-        d: int,
-        *,
-        s0: float = 100.0,
-        strike: float = 100.0,
-        r: float = 0.05,
-        sigma: float = 0.2,
-        t: float = 1.0,
-    ):
-        self.d = _check_d("AsianGeometricCall", d)
-        _check_option("AsianGeometricCall", s0, strike, r, sigma, t)
-        self.s0, self.strike, self.r = float(s0), float(strike), float(r)
-        self.sigma, self.t = float(sigma), float(t)
-
-    def __call__(self, x: Float[ArrayLike, "*batch d"]) -> Float[Array, "*batch"]:
-        x = _points("AsianGeometricCall", x, self.d)
-        logs = _log_prices(x, self.d, self.s0, self.r, self.sigma, self.t)
-        g = jnp.exp(jnp.mean(logs, axis=-1))
-        payoff = jnp.maximum(g - self.strike, 0)
-        return jnp.asarray(math.exp(-self.r * self.t), x.dtype) * payoff
+    def _underlying(self, logs: Array) -> Array:
+        return jnp.exp(jnp.mean(logs, axis=-1))  # geometric average
 
     @property
     def exact(self) -> float:
