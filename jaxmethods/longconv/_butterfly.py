@@ -20,7 +20,7 @@ from jax import lax
 from jax.typing import DTypeLike
 from jaxtyping import Array, ArrayLike, Complex, Float, Inexact, PRNGKeyArray
 
-from ._layers import _promote
+from ._layers import _promote, check_sequence
 
 
 def butterfly_factors(n: int, max_block: int) -> tuple[int, ...]:
@@ -293,26 +293,8 @@ class LearnedButterflyConv(eqx.Module):
             ValueError: ``u`` not 2-D, the wrong ``H`` or ``L_in > L``.
         """
         del key
-        u = jnp.asarray(u)
-        if not jnp.issubdtype(u.dtype, jnp.floating):
-            raise TypeError(
-                f"LearnedButterflyConv: u must be a real float array, got {u.dtype}"
-            )
-        if u.ndim != 2:
-            raise ValueError(
-                f"LearnedButterflyConv: u must have shape (H, L_in), got {u.shape}; "
-                "use jax.vmap for a batch"
-            )
-        h, length = u.shape
-        if h != self.H:
-            raise ValueError(
-                f"LearnedButterflyConv: u has H={h} channels, the layer has H={self.H}"
-            )
-        if not 1 <= length <= self.L:
-            raise ValueError(
-                "LearnedButterflyConv: the input length must be between 1 and "
-                f"L={self.L}, got {length}"
-            )
+        u = check_sequence("LearnedButterflyConv", u, self.H, self.L)
+        length = u.shape[1]
         dtype = _promote(u.dtype, self.kernel.dtype)
         work = dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
         n = self.fft_size

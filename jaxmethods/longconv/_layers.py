@@ -49,6 +49,30 @@ def _smooth_mode(smooth) -> str | None:
     )
 
 
+def check_sequence(name: str, u, h: int, max_len: int) -> Array:
+    """One input sequence ``(H, L_in)`` with ``1 <= L_in <= L``, as an array.
+
+    Raises ``TypeError`` for non-float input and ``ValueError`` for a wrong
+    rank, channel count or length (shared by the long-convolution layers).
+    """
+    u = jnp.asarray(u)
+    if not jnp.issubdtype(u.dtype, jnp.floating):
+        raise TypeError(f"{name}: u must be a real float array, got {u.dtype}")
+    if u.ndim != 2:
+        raise ValueError(
+            f"{name}: u must have shape (H, L_in), got {u.shape}; "
+            "use jax.vmap for a batch"
+        )
+    if u.shape[0] != h:
+        raise ValueError(f"{name}: u has H={u.shape[0]} channels, the layer has H={h}")
+    if not 1 <= u.shape[1] <= max_len:
+        raise ValueError(
+            f"{name}: the input length must be between 1 and L={max_len}, "
+            f"got {u.shape[1]}"
+        )
+    return u
+
+
 class LongConv(eqx.Module):
     r"""Long convolution layer (LongConv): learned kernels as long as the sequence.
 
@@ -245,24 +269,8 @@ class LongConv(eqx.Module):
                 ``key`` in training mode with positive dropout rates.
         """
         inference = self.inference if inference is None else inference
-        u = jnp.asarray(u)
-        if not jnp.issubdtype(u.dtype, jnp.floating):
-            raise TypeError(f"LongConv: u must be a real float array, got {u.dtype}")
-        if u.ndim != 2:
-            raise ValueError(
-                f"LongConv: u must have shape (H, L_in), got {u.shape}; "
-                "use jax.vmap for a batch"
-            )
-        h, length = u.shape
-        if h != self.H:
-            raise ValueError(
-                f"LongConv: u has H={h} channels, the layer has H={self.H}"
-            )
-        if not 1 <= length <= self.L:
-            raise ValueError(
-                f"LongConv: the input length must be between 1 and L={self.L}, "
-                f"got {length}"
-            )
+        u = check_sequence("LongConv", u, self.H, self.L)
+        length = u.shape[1]
         training = not inference and (self.kernel_dropout > 0 or self.dropout > 0)
         if training and key is None:
             raise ValueError(
