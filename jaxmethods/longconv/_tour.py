@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from .._tour import TourCase
+from ._butterfly import LearnedButterflyConv
 from ._regularizers import smooth_kernel, squash
 
 
@@ -31,8 +32,31 @@ def _smooth_case():
     return run, lambda out: float(np.max(np.abs(np.asarray(out, np.float64) - ref)))
 
 
+def _butterfly_case():
+    # at initialisation the learned blocks are the DFT: the layer is the FFT
+    # convolution plus the skip; reference by direct summation in NumPy
+    layer = LearnedButterflyConv(8, 256, key=jax.random.key(1))
+    u = jax.random.normal(jax.random.key(2), (8, 256))
+    un = np.asarray(u, np.float64)
+    kn = np.asarray(layer.kernel, np.float64)
+    dn = np.asarray(layer.D, np.float64)
+    ref = np.stack([np.convolve(un[h], kn[h])[:256] for h in range(8)])
+    ref = ref + dn[:, None] * un
+    f = jax.jit(lambda lay, x: lay(x))  # arguments, not folded constants
+    return (lambda: f(layer, u)), lambda out: float(
+        np.max(np.abs(np.asarray(out, np.float64) - ref))
+    )
+
+
 CASES = [
     TourCase("longconv.squash", "P12", "64 x 1024 kernel, lam 0.003", _squash_case),
+    TourCase(
+        "longconv.LearnedButterflyConv",
+        "P12",
+        "8 x 256 at initialisation vs direct convolution + skip",
+        _butterfly_case,
+        tolerance=1e-10,
+    ),
     TourCase(
         "longconv.smooth_kernel", "P12", "64 x 1024 kernel, window 7", _smooth_case
     ),
