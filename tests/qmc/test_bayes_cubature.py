@@ -14,6 +14,7 @@ from jaxmethods.qmc._bayes_cubature import (
     _bayes_bound,
     _const_mult,
     _kernel_1d,
+    _kernel_points,
     _objective,
     _step,
 )
@@ -106,22 +107,20 @@ def test_objective_matches_qmcpy(kind, theta):
 
 @pytest.mark.parametrize("kind", ["lattice", "net"])
 def test_keister_reliability_and_n_vs_qmcpy(kind):
-    # 20 fixed seeds. The interval is a 99% credible interval (alpha = 0.01)
-    # under the Gaussian-process model; the run stops once the half-width is
-    # below tol, so |err| > tol needs the error to exceed the half-width, about
-    # a 1% event per run if the model holds: P(>= 2 misses in 20) ~ 1.7%.
-    # 19 of 20 is the spec. Lattices meet it; the net rule (QMCPy's order-1
-    # Walsh kernel, evaluated at the randomized points as QMCPy does) misses
-    # twice in these 20 seeds (worst error 1.06 tol), so it is held to 18.
+    # 100 fixed seeds (deterministic). The interval is a 99% credible interval
+    # under the GP model and the run stops once the half-width is below tol,
+    # so |err| > tol needs the error to exceed the half-width: >= 99 of 100 is
+    # the spec (research/qmc.md §1.3). QMCPy's own net rule misses in 5 of 100
+    # seeds here (see the module docstring of _bayes_cubature).
     rule = RULES[kind]
     errs, ns = [], []
-    for seed in range(20):
+    for seed in range(100):
         res = rule(KEISTER, 3, key=jr.key(seed), abs_tol=TOL)
         assert res.code == 0
         errs.append(abs(float(res.estimate) - KEISTER.exact))
         ns.append(res.n)
     passed = sum(e <= TOL for e in errs)
-    assert passed >= (19 if kind == "lattice" else 18), (kind, passed, max(errs))
+    assert passed >= 99, (kind, passed, max(errs))
     sc_cls, dd = QP[kind]
     n_ref = [
         int(sc_cls(qp.Keister(dd(3, seed=s)), abs_tol=TOL).integrate()[1].n_total)
@@ -129,6 +128,92 @@ def test_keister_reliability_and_n_vs_qmcpy(kind):
     ]
     ratio = np.median(ns) / np.median(n_ref)
     assert 0.5 <= ratio <= 2, (kind, ns, n_ref)
+
+
+GENZ = [
+    I.GenzOscillatory(np.array([0.9, 0.3, 1.2, 0.6, 1.5])),
+    I.GenzCornerPeak(np.array([0.2, 0.1, 0.3, 0.15, 0.05])),
+]
+
+
+@pytest.mark.parametrize("f", GENZ, ids=lambda f: type(f).__name__)
+@pytest.mark.parametrize("kind", ["lattice", "net"])
+def test_genz_reliability(f, kind):
+    # >= 99 of 100 seeds within tolerance, as for Keister. (QMCPy's Bayesian
+    # rules return estimates off by about 1 on these integrands through
+    # CustomFun, so there is no n to compare with here.)
+    errs = []
+    for seed in range(100):
+        res = RULES[kind](f, f.d, key=jr.key(seed), abs_tol=TOL)
+        assert res.code == 0
+        errs.append(abs(float(res.estimate) - f.exact))
+    assert sum(e <= TOL for e in errs) >= 99, (kind, max(errs))
+
+
+def test_qmcpy_kernel_points_miss():
+    # The control for the tests above: with QMCPy's kernel evaluated at the
+    # shifted points, the lattice rule's intervals on the 5-d Genz oscillatory
+    # integrand miss often (32 of 100 seeds, by up to 25x tol). Here at least
+    # 5 of 40 must miss: with a 32% miss rate, P(< 5 of 40) ~ 1e-4.
+    f = GENZ[0]
+    misses = 0
+    for seed in range(40):
+        res = qmc.cub_qmc_bayes_lattice_g(
+            f, f.d, key=jr.key(seed), abs_tol=TOL, kernel_points="qmcpy"
+        )
+        misses += abs(float(res.estimate) - f.exact) > TOL
+    assert misses >= 5, misses
+
+
+@pytest.mark.parametrize("kind", ["lattice", "net"])
+def test_centered_points_give_the_gram_spectrum(kind):
+    # The eigenvalues the rule uses are those of the dense Gram matrix
+    # K(x_i, x_j) of the randomized points; QMCPy's column K(x_i) is not.
+    m, d, lna = 6, 3, -1.0
+    n = 2**m
+    src = _net_ingredients(jr.key(4), d) if kind == "net" else jr.key(4)
+    order = 2 if kind == "lattice" else 1
+    c = _const_mult(kind, order)
+    a = np.exp(lna) * c
+    z = _kernel_points(src, kind=kind, m=m, d=d, dtype=jnp.float64, first=True)
+    if kind == "net":
+        zi = np.asarray(z * 2.0**52, dtype=np.uint64)
+        diff = (zi[:, None, :] ^ zi[None, :, :]).astype(np.float64) / 2.0**52
+        x = np.asarray(qmc.digital_net_b2(jr.key(4), n, d))
+    else:
+        diff = np.mod(np.asarray(z)[:, None, :] - np.asarray(z)[None, :, :], 1.0)
+        x = np.asarray(qmc.lattice(jr.key(4), n, d))
+    gram = np.prod(1 + a * np.asarray(_kernel_1d(jnp.asarray(diff), kind, order)), -1)
+    # the randomized points have the same differences (digital shift / shift)
+    if kind == "net":
+        xi = np.asarray(x * 2.0**52, dtype=np.uint64)
+        dx = (xi[:, None, :] ^ xi[None, :, :]).astype(np.float64) / 2.0**52
+    else:
+        dx = np.mod(x[:, None, :] - x[None, :, :], 1.0)
+    np.testing.assert_allclose(
+        np.minimum(dx, 1 - dx), np.minimum(diff, 1 - diff), atol=1e-12
+    )
+    eig = np.sort(np.linalg.eigvalsh(gram))
+    y = np.ones(n)
+    f2 = jnp.asarray(y)
+    for pts, expect in [(z, True), (jnp.asarray(x), False)]:
+        B = _kernel_1d(pts, kind, order)
+        _, lam, _, _ = _objective(jnp.asarray(lna), B, f2, kind=kind, c=c)
+        ok = np.allclose(np.sort(np.asarray(lam)), eig, rtol=1e-9, atol=1e-12 * eig[-1])
+        assert ok == expect, (kind, expect)
+
+
+@pytest.mark.parametrize("kind", ["lattice", "net"])
+def test_float32_matches_float64(kind):
+    # float32 points and values; with x64 on, the spectrum is computed in
+    # float64 (in float32 the lattice rule needed 2^18 points for 1e-3).
+    for seed in range(2):
+        a = RULES[kind](KEISTER, 3, key=jr.key(seed), abs_tol=1e-4, dtype=jnp.float32)
+        b = RULES[kind](KEISTER, 3, key=jr.key(seed), abs_tol=1e-4)
+        assert a.estimate.dtype == jnp.float32 and a.code == 0
+        assert a.n == b.n
+        np.testing.assert_allclose(a.error_bound, b.error_bound, rtol=1e-3)
+        assert abs(float(a.estimate) - KEISTER.exact) <= 1e-4
 
 
 def test_options_history_and_limit(capsys):
@@ -184,6 +269,8 @@ def test_bad_inputs():
         lat(KEISTER, 3, key=k, order=3)
     with pytest.raises(ValueError, match="periodization"):
         lat(KEISTER, 3, key=k, periodization="foo")
+    with pytest.raises(ValueError, match="kernel_points"):
+        lat(KEISTER, 3, key=k, kernel_points="raw")
     with pytest.raises(ValueError, match="errbd_type"):
         net(KEISTER, 3, key=k, errbd_type="gcv")
     with pytest.raises(ValueError, match="error"):

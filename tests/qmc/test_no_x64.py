@@ -48,6 +48,13 @@ SCRIPT = textwrap.dedent(
     if hasattr(qmc, "halton"):
         x = qmc.halton(k, 4096, 5)
         assert x.dtype == jnp.float32 and bool(jnp.all((x >= 0) & (x < 1)))
+    # adaptive cubature in float32 (the Bayesian rules' spectrum too)
+    f = qmc.integrands.Keister(3)
+    rules = [qmc.cub_qmc_net_g, qmc.cub_qmc_bayes_lattice_g, qmc.cub_qmc_bayes_net_g]
+    for rule in rules:
+        res = rule(f, 3, key=k, abs_tol=1e-2)
+        assert res.code == 0 and res.estimate.dtype == jnp.float32, rule
+        assert abs(float(res.estimate) - f.exact) < 1e-2, rule
     print("ok")
     """
 )
