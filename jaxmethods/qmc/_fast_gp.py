@@ -128,26 +128,46 @@ class FastGP(eqx.Module):
         )
 
     def predict(
-        self, x_new: Shaped[ArrayLike, "m d"]
-    ) -> tuple[Float[Array, " m"], Float[Array, " m"]]:
+        self,
+        x_new: Shaped[ArrayLike, "m d"],
+        *,
+        variance: bool = True,
+        batch_size: int = 512,
+    ) -> tuple[Float[Array, " m"], Float[Array, " m"]] | Float[Array, " m"]:
         """Posterior mean and variance of $f$ at new points.
+
+        Jitted, in batches of ``batch_size`` new points (the cross-kernel
+        block is ``(batch_size, n)``); the mean costs one fast solve in all,
+        the variance one fast solve per new point.
 
         Args:
             x_new: ``(m, d)`` points (any points, not only QMC ones).
+            variance: also return the posterior variance (default).
+            batch_size: new points per block (static), >= 1.
 
         Returns:
-            ``(mean, variance)``, each of shape ``(m,)``; the variance is of
-            the noise-free $f(x_*)$ and clipped at 0.
+            ``(mean, variance)``, each of shape ``(m,)``, or the mean alone
+            with ``variance=False``; the variance is of the noise-free
+            $f(x_*)$ and clipped at 0.
+
+        Raises:
+            ValueError: ``x_new`` of the wrong shape, or ``batch_size < 1``.
         """
         x_new = jnp.asarray(x_new)
-        gram = self.gram()
-        alpha = gram.solve(self.y - self.mean)
-        cross = self.kernel(x_new[:, None, :], self.x[None, :, :])  # (m, n)
-        mean = self.mean + cross @ alpha
-        v = gram.solve(cross.T)  # (n, m)
-        prior = self.kernel(x_new, x_new)
-        var = prior - jnp.sum(cross.T * v, axis=0)
-        return mean, jnp.maximum(var, jnp.zeros((), var.dtype))
+        if x_new.ndim != 2 or x_new.shape[1] != self.x.shape[1]:
+            raise ValueError(
+                f"FastGP.predict: x_new must have shape (m, {self.x.shape[1]}), "
+                f"got {x_new.shape}"
+            )
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or batch_size < 1
+        ):
+            raise ValueError(
+                f"FastGP.predict: batch_size must be an int >= 1, got {batch_size!r}"
+            )
+        return _predict(self, x_new, variance, batch_size)
 
     def fit(
         self,
@@ -166,6 +186,9 @@ class FastGP(eqx.Module):
         Args:
             steps: optimiser steps.
             optimizer: an optax transformation; default ``optax.adam(0.05)``.
+                Transformations that need the loss (``optax.lbfgs`` with its
+                line search) get ``value``, ``grad`` and ``value_fn``. Reuse
+                the same object across calls to reuse the compiled steps.
             progress: print the NLL as the fit goes.
 
         Returns:
@@ -176,41 +199,8 @@ class FastGP(eqx.Module):
         """
         if not isinstance(steps, int) or steps < 1:
             raise ValueError(f"FastGP.fit: steps must be an int >= 1, got {steps!r}")
-        opt = optax.adam(0.05) if optimizer is None else optimizer
-        names = _positive_leaves(self.kernel)
-        params = {
-            "log": {n: jnp.log(getattr(self.kernel, n)) for n in names},
-            "log_nugget": self.log_nugget,
-            "mean": self.mean,
-        }
-
-        def build(p) -> FastGP:
-            kern = self.kernel
-            for n in names:
-                value = jnp.exp(p["log"][n])
-                kern = eqx.tree_at(lambda k, n=n: getattr(k, n), kern, value)
-            gp = eqx.tree_at(lambda g: g.kernel, self, kern)
-            gp = eqx.tree_at(lambda g: g.log_nugget, gp, p["log_nugget"])
-            return eqx.tree_at(lambda g: g.mean, gp, p["mean"])
-
-        def loss(p):
-            return build(p).nll()
-
-        @jax.jit
-        def chunk(p, state, n_steps_dummy):
-            def one(carry, _):
-                p, state = carry
-                value, grad = jax.value_and_grad(loss)(p)
-                # optax mixes Python scalars with its int32 step count, which
-                # strict dtype promotion would reject
-                with jax.numpy_dtype_promotion("standard"):
-                    updates, state = opt.update(grad, state, p)
-                    p = optax.apply_updates(p, updates)
-                return (p, state), value
-
-            (p, state), values = jax.lax.scan(one, (p, state), n_steps_dummy)
-            return p, state, values
-
+        opt = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
+        params = _fit_params(self)
         with jax.numpy_dtype_promotion("standard"):
             state = opt.init(params)
         block = max(1, steps // 10)
@@ -218,9 +208,76 @@ class FastGP(eqx.Module):
         done = 0
         while done < steps:
             size = min(block, steps - done)
-            params, state, values = chunk(params, state, jnp.zeros(size))
+            params, state, values = _fit_chunk(self, params, state, opt, size)
             history.append(values)
             done += size
             if progress:
                 print(f"FastGP.fit: step {done}/{steps}, nll {float(values[-1]):.6g}")
-        return build(params), jnp.concatenate(history)
+        return _fit_build(self, params), jnp.concatenate(history)
+
+
+_DEFAULT_OPTIMIZER = optax.adam(0.05)
+
+
+def _fit_params(gp: FastGP) -> dict:
+    names = _positive_leaves(gp.kernel)
+    return {
+        "log": {n: jnp.log(getattr(gp.kernel, n)) for n in names},
+        "log_nugget": gp.log_nugget,
+        "mean": gp.mean,
+    }
+
+
+def _fit_build(gp: FastGP, p: Any) -> FastGP:
+    kern = gp.kernel
+    for n, v in p["log"].items():
+        kern = eqx.tree_at(lambda k, n=n: getattr(k, n), kern, jnp.exp(v))
+    gp = eqx.tree_at(lambda g: g.kernel, gp, kern)
+    gp = eqx.tree_at(lambda g: g.log_nugget, gp, p["log_nugget"])
+    return eqx.tree_at(lambda g: g.mean, gp, p["mean"])
+
+
+@eqx.filter_jit
+def _fit_chunk(gp: FastGP, p: Any, state: Any, opt: Any, size: int):
+    """``size`` optimiser steps as one ``lax.scan`` (compiled once per size)."""
+    opt = optax.with_extra_args_support(opt)
+
+    def loss(q: Any):
+        return _fit_build(gp, q).nll()
+
+    def one(carry, _):
+        q, st = carry
+        value, grad = jax.value_and_grad(loss)(q)
+        # optax mixes Python scalars with its int32 step count, which strict
+        # dtype promotion would reject
+        with jax.numpy_dtype_promotion("standard"):
+            updates, st = opt.update(grad, st, q, value=value, grad=grad, value_fn=loss)
+            q = optax.apply_updates(q, updates)
+        return (q, st), value
+
+    (p, state), values = jax.lax.scan(one, (p, state), None, length=size)
+    return p, state, values
+
+
+@eqx.filter_jit
+def _predict(gp: FastGP, x_new: Array, variance: bool, batch_size: int):
+    gram = gp.gram()
+    alpha = gram.solve(gp.y - gp.mean)
+    m = x_new.shape[0]
+    nb = -(-m // batch_size)
+    pad = nb * batch_size - m
+    xb = jnp.concatenate([x_new, jnp.broadcast_to(x_new[:1], (pad, x_new.shape[1]))])
+    xb = xb.reshape(nb, batch_size, x_new.shape[1])
+
+    def block(z):
+        cross = gp.kernel(z[:, None, :], gp.x[None, :, :])  # (b, n)
+        mean = gp.mean + cross @ alpha
+        if not variance:
+            return mean, mean
+        v = gram.solve(cross.T)  # (n, b)
+        var = gp.kernel(z, z) - jnp.sum(cross.T * v, axis=0)
+        return mean, jnp.maximum(var, jnp.zeros((), var.dtype))
+
+    mean, var = jax.lax.map(block, xb)
+    mean, var = mean.reshape(-1)[:m], var.reshape(-1)[:m]
+    return (mean, var) if variance else mean

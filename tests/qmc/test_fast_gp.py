@@ -81,3 +81,35 @@ def test_errors():
         FastGP(k, x, y, kind="lattice", nugget=0.0)
     with pytest.raises(ValueError, match="steps"):
         FastGP(k, x, y, kind="lattice").fit(steps=0)
+
+
+def test_predict_batches_and_mean_only():
+    x, y, k = _problem("lattice")
+    gp = FastGP(k, x, y, kind="lattice", nugget=1e-4)
+    xs = jax.random.uniform(jax.random.key(2), (11, 3))
+    m1, v1 = gp.predict(xs)
+    m2, v2 = gp.predict(xs, batch_size=4)  # 3 blocks, the last one padded
+    assert_close(m2, m1, rtol=1e-12, atol=1e-12)
+    assert_close(v2, v1, rtol=1e-10, atol=1e-12)
+    m3 = gp.predict(xs, variance=False)
+    assert m3.shape == (11,)
+    assert_close(m3, m1, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="batch_size"):
+        gp.predict(xs, batch_size=0)
+
+
+def test_fit_with_lbfgs_and_compiled_once():
+    import optax
+
+    from jaxmethods.qmc._fast_gp import _fit_chunk
+
+    x, y, k = _problem("net", m=8)
+    gp = FastGP(k, x, y, kind="net", nugget=1e-2)
+    opt = optax.lbfgs()
+    fitted, history = gp.fit(steps=20, optimizer=opt)
+    assert float(fitted.nll()) < float(gp.nll()) - 1.0
+    assert bool(jnp.all(jnp.isfinite(history)))
+    # a second fit with the same optimizer object reuses the compiled steps
+    before = _fit_chunk._cached._cache_size()  # pyright: ignore[reportAttributeAccessIssue]
+    fitted.fit(steps=20, optimizer=opt)
+    assert _fit_chunk._cached._cache_size() == before  # pyright: ignore[reportAttributeAccessIssue]
