@@ -11,6 +11,8 @@ Subpackages:
 - [`jaxmethods.discrete`][]: discrete (masked) diffusion and RADD.
 - [`jaxmethods.longconv`][]: long convolutions for sequence models (P12).
 - [`jaxmethods.quant`][]: 4-bit weight quantization (P26).
+- [`jaxmethods.wls`][]: weighted least squares with DPPs and volume sampling
+  (P14).
 - [`jaxmethods.testing`][]: exact oracle kits for tests.
 """
 

@@ -26,6 +26,7 @@ _TOUR_MODULES = (
     "jaxmethods.discrete._tour",
     "jaxmethods.longconv._tour",
     "jaxmethods.quant._tour",
+    "jaxmethods.wls._tour",
 )
 
 

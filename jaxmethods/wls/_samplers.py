@@ -1,0 +1,611 @@
+r"""Optimal i.i.d. sampling, projection DPPs and volume-rescaled sampling.
+
+For an $L^2(\mu)$-orthonormal basis $\varphi$ of $V_m$ with inverse
+Christoffel function $k_m = \lVert\varphi\rVert^2$:
+
+- [`christoffel_iid`][jaxmethods.wls.christoffel_iid]: i.i.d. points from
+  $\rho_m\,d\mu$, $\rho_m = k_m/m$ (a uniform mixture of $\varphi_j^2\,d\mu$);
+- [`projection_dpp`][jaxmethods.wls.projection_dpp]: the projection DPP with
+  kernel $K(x, y) = \varphi(x)^\top\varphi(y)$, $m$ points, by the HKPV chain
+  rule with rejection from $\rho_m$;
+- [`finite_projection_dpp`][jaxmethods.wls.finite_projection_dpp]: the
+  same on a finite ground set (Gram–Schmidt chain rule);
+- [`volume_rescaled`][jaxmethods.wls.volume_rescaled]: generalized volume
+  sampling = one projection DPP of size $m$ and $n - m$ i.i.d. points,
+  randomly interleaved (Cauchy–Binet);
+- [`repeated_dpp`][jaxmethods.wls.repeated_dpp] and
+  [`conditioned`][jaxmethods.wls.conditioned]: independent repetitions, and
+  resampling until the empirical Gram matrix is within $\delta$ of $I$.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Literal, overload
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jax import lax
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from .._internal.bits import check_float_dtype
+from ._basis import _TensorBasis
+from ._lstsq import gram_deviation, optimal_weights
+
+
+def _check_basis(fn: str, basis: Any) -> _TensorBasis:
+    if not isinstance(basis, _TensorBasis):
+        raise TypeError(
+            f"{fn}: basis must be a LegendreBasis or HermiteBasis, got "
+            f"{type(basis).__name__}"
+        )
+    return basis
+
+
+def _check_int(fn: str, name: str, v: Any, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{fn}: {name} must be a Python int, got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {v}")
+    return v
+
+
+def christoffel_iid(
+    key: PRNGKeyArray,
+    basis: _TensorBasis,
+    n: int,
+    *,
+    dtype: Any = None,
+) -> Float[Array, "n d"]:
+    r"""I.i.d. points from the optimal density $\rho_m = k_m / m$ (w.r.t. $\mu$).
+
+    $\rho_m\,d\mu = \frac1m \sum_j \varphi_j^2\,d\mu$: draw $j$ uniformly,
+    then $x \sim \varphi_j^2\,d\mu$, a product measure sampled coordinate by
+    coordinate (exactly). Weighted least squares with these points and the
+    weights $w = m/k_m$ ([`optimal_weights`][jaxmethods.wls.optimal_weights])
+    is stable with high probability once $n \gtrsim m \log m$.
+
+    Args:
+        key: PRNG key.
+        basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
+            [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
+        n: number of points (static), >= 1.
+        dtype: float dtype (default float64 under x64, else float32).
+
+    Returns:
+        Points of shape `(n, d)`.
+
+    Raises:
+        TypeError: a non-basis ``basis``, non-int ``n`` or non-float dtype.
+        ValueError: ``n < 1``.
+
+    Examples:
+        >>> import jax
+        >>> from jaxmethods.wls import LegendreBasis, christoffel_iid
+        >>> from jaxmethods.wls import total_degree_indices
+        >>> basis = LegendreBasis(total_degree_indices(2, 3))
+        >>> christoffel_iid(jax.random.key(0), basis, 100).shape
+        (100, 2)
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+    fn = "christoffel_iid"
+    basis = _check_basis(fn, basis)
+    n = _check_int(fn, "n", n, 1)
+    dt = check_float_dtype(fn, dtype)
+    kj, kx = jr.split(key)
+    j = jr.randint(kj, (n,), 0, basis.m)
+    return basis.sample_component(kx, j, dtype=dt)
+
+
+def _default_pool(m: int) -> int:
+    # the chain rule needs m * H_m proposals on average; three times that
+    # makes a second pool rare
+    harmonic = sum(1.0 / k for k in range(1, m + 1))
+    return max(64, int(math.ceil(3 * m * harmonic)))
+
+
+@overload
+def projection_dpp(
+    key: PRNGKeyArray,
+    basis: _TensorBasis,
+    *,
+    pool_size: int | None = ...,
+    max_pools: int = ...,
+    return_proposals: Literal[False] = ...,
+    dtype: Any = ...,
+) -> Float[Array, "m d"]: ...
+
+
+@overload
+def projection_dpp(
+    key: PRNGKeyArray,
+    basis: _TensorBasis,
+    *,
+    pool_size: int | None = ...,
+    max_pools: int = ...,
+    return_proposals: Literal[True],
+    dtype: Any = ...,
+) -> tuple[Float[Array, "m d"], Int[Array, ""]]: ...
+
+
+def projection_dpp(
+    key: PRNGKeyArray,
+    basis: _TensorBasis,
+    *,
+    pool_size: int | None = None,
+    max_pools: int = 100,
+    return_proposals: bool = False,
+    dtype: Any = None,
+) -> Float[Array, "m d"] | tuple[Float[Array, "m d"], Int[Array, ""]]:
+    r"""The continuous projection DPP of $V_m$: $m$ points (HKPV chain rule).
+
+    The joint density w.r.t. $\mu^{\otimes m}$ is $\frac1{m!}\det[K(x_i,
+    x_j)]$ with $K(x, y) = \varphi(x)^\top\varphi(y)$; every point's marginal
+    is $\rho_m = k_m/m$, and the $m \times m$ matrix $[\varphi_j(x_i)]$ is
+    almost surely invertible (its interpolant has the Ermakov–Zolotukhin
+    law). Point $k + 1$ has density $\lVert r(x)\rVert^2/(m - k)$, with $r$
+    the part of $\varphi(x)$ orthogonal to $\varphi(x_1), \dots,
+    \varphi(x_k)$; it is drawn by rejection from $\rho_m$, accepting with
+    probability $\lVert r(x)\rVert^2/\lVert\varphi(x)\rVert^2$ ($m H_m
+    \approx m \ln m$ proposals on average).
+
+    Proposals come in pools drawn at once (default $3 m H_m$): the residual
+    norms of the whole pool are updated by one rank-one step per accepted
+    point ($O(P m)$), and the proposals are examined in order, each with its
+    own uniform, which is exactly sequential rejection. A new pool is drawn
+    only if one runs out. Under ``vmap`` over keys this gives independent
+    DPPs in parallel.
+
+    Args:
+        key: PRNG key.
+        basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
+            [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
+        pool_size: proposals per pool (static; default $\max(64, 3 m H_m)$).
+        max_pools: pools allowed before giving up with an error (static).
+        return_proposals: also return the number of proposals examined.
+        dtype: float dtype (default float64 under x64, else float32).
+
+    Returns:
+        Points of shape `(m, d)` in the order drawn, and with
+        ``return_proposals=True`` the proposal count as a second output.
+
+    Raises:
+        TypeError: bad ``basis``, non-int sizes, non-float ``dtype``.
+        ValueError: ``pool_size < 1`` or ``max_pools < 1``.
+        EquinoxRuntimeError: all ``max_pools`` pools exhausted (probability
+            negligible at the defaults).
+
+    Examples:
+        >>> import jax
+        >>> from jaxmethods.wls import LegendreBasis, projection_dpp
+        >>> from jaxmethods.wls import total_degree_indices
+        >>> basis = LegendreBasis(total_degree_indices(2, 3))
+        >>> projection_dpp(jax.random.key(0), basis).shape
+        (10, 2)
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+    X, used = _projection_dpp(key, basis, pool_size, max_pools, dtype)
+    return (X, used) if return_proposals else X
+
+
+def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Array]:
+    fn = "projection_dpp"
+    basis = _check_basis(fn, basis)
+    m, d = basis.m, basis.d
+    pool = (
+        _default_pool(m)
+        if pool_size is None
+        else _check_int(fn, "pool_size", pool_size, 1)
+    )
+    max_pools = _check_int(fn, "max_pools", max_pools, 1)
+    dt = check_float_dtype(fn, dtype)
+    idx = jnp.arange(pool, dtype=jnp.int32)
+
+    def draw_pool(key, V):
+        kx, ku = jr.split(key)
+        x = christoffel_iid(kx, basis, pool, dtype=dt)
+        phi = basis(x)  # (P, m)
+        nrm = jnp.sum(phi * phi, axis=-1)
+        proj = phi @ V.T
+        res = jnp.maximum(nrm - jnp.sum(proj * proj, axis=-1), 0)
+        u = jr.uniform(ku, (pool,), dt)
+        return x, phi, nrm, res, u
+
+    def inner_cond(s):
+        k, ptr, res = s[0], s[1], s[5]
+        nrm, u = s[6], s[7]
+        return (k < m) & jnp.any((idx >= ptr) & (u * nrm <= res))
+
+    def inner_body(s):
+        k, ptr, V, X, phi, res, nrm, u, x = s
+        j = jnp.argmax((idx >= ptr) & (u * nrm <= res))
+        f = phi[j]
+        r = f - V.T @ (V @ f)
+        r = r - V.T @ (V @ r)  # re-orthogonalize
+        v = r / jnp.linalg.norm(r)
+        V = V.at[k].set(v)
+        X = X.at[k].set(x[j])
+        res = jnp.maximum(res - (phi @ v) ** 2, 0)
+        return k + 1, (j + 1).astype(jnp.int32), V, X, phi, res, nrm, u, x
+
+    def outer_cond(s):
+        k, pools = s[0], s[3]
+        return (k < m) & (pools < max_pools)
+
+    def outer_body(s):
+        k, V, X, pools, used, key = s
+        key, sub = jr.split(key)
+        x, phi, nrm, res, u = draw_pool(sub, V)
+        init = (k, jnp.asarray(0, jnp.int32), V, X, phi, res, nrm, u, x)
+        k, ptr, V, X, *_ = lax.while_loop(inner_cond, inner_body, init)
+        used = used + jnp.where(k < m, pool, ptr)
+        return k, V, X, pools + 1, used, key
+
+    zero = jnp.asarray(0, jnp.int32)
+    init = (zero, jnp.zeros((m, m), dt), jnp.zeros((m, d), dt), zero, zero, key)
+    k, _, X, _, used, _ = lax.while_loop(outer_cond, outer_body, init)
+    X = eqx.error_if(
+        X,
+        k < m,
+        f"{fn}: no acceptance in {max_pools} pools of {pool} proposals; raise "
+        "pool_size or max_pools",
+    )
+    return X, used
+
+
+def finite_projection_dpp(
+    key: PRNGKeyArray,
+    K_or_Q: Float[ArrayLike, "N r"],
+    *,
+    kind: str = "auto",
+    size: int | None = None,
+    check: bool = True,
+) -> Int[Array, " m"]:
+    r"""A projection DPP on $\{0, \dots, N-1\}$ (Gram–Schmidt chain rule).
+
+    With $K = QQ^\top$ ($Q$ of shape `(N, m)` with orthonormal columns),
+    $P(S) = \det K_S$ for $|S| = m$. Item $i$ is drawn with probability
+    $d_i/(m - t)$, $d$ the diagonal of the Schur complement of the items
+    drawn so far, which a rank-one (Cholesky-like) update keeps in $O(N)$
+    per step: $O(N m^2)$ in all from $Q$, $O(N m)$ per step from $K$.
+
+    Args:
+        key: PRNG key.
+        K_or_Q: the projection kernel `(N, N)` or an orthonormal basis
+            `(N, m)` of its range.
+        kind: ``"kernel"``, ``"features"`` or ``"auto"`` (square means
+            kernel).
+        size: the rank $m$ of a kernel (static). Default: the rounded trace,
+            which needs a concrete ``K`` (pass ``size`` under ``jit``).
+        check: verify (inside jit, with ``eqx.error_if``) that $Q^\top Q = I$,
+            or that $K$ is symmetric with trace $m$ and diagonal in $[0, 1]$.
+
+    Returns:
+        The $m$ selected indices, in the order drawn.
+
+    Raises:
+        ValueError: wrong shapes, ``kind`` or ``size``.
+        TypeError: a non-float matrix.
+        EquinoxRuntimeError: ``check`` failed.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxmethods.wls import finite_projection_dpp
+        >>> Q = jnp.linalg.qr(jax.random.normal(jax.random.key(1), (8, 3)))[0]
+        >>> finite_projection_dpp(jax.random.key(0), Q).shape
+        (3,)
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+    fn = "finite_projection_dpp"
+    A = jnp.asarray(K_or_Q)
+    if A.ndim != 2 or A.shape[0] < 1 or A.shape[1] < 1:
+        raise ValueError(f"{fn}: need a 2-D matrix, got shape {A.shape}")
+    if not jnp.issubdtype(A.dtype, jnp.floating):
+        raise TypeError(f"{fn}: the matrix must be float, got {A.dtype}")
+    if kind not in ("auto", "kernel", "features"):
+        raise ValueError(f"{fn}: kind must be 'auto', 'kernel' or 'features'")
+    N = A.shape[0]
+    is_kernel = kind == "kernel" or (kind == "auto" and A.shape[0] == A.shape[1])
+    eps = jnp.finfo(A.dtype).eps
+    tol = 1e3 * float(eps) * max(N, 10)
+    if is_kernel:
+        if A.shape[1] != N:
+            raise ValueError(f"{fn}: a kernel must be square, got {A.shape}")
+        if size is None:
+            try:
+                size = int(round(float(jnp.trace(A))))
+            except jax.errors.ConcretizationTypeError:
+                raise ValueError(f"{fn}: pass size= for a traced kernel") from None
+        m = _check_int(fn, "size", size, 1)
+        if m > N:
+            raise ValueError(f"{fn}: size {m} exceeds the ground set ({N})")
+        if check:
+            bad = (
+                (jnp.max(jnp.abs(A - A.T)) > tol)
+                | (jnp.abs(jnp.trace(A) - m) > tol * m)
+                | jnp.any(jnp.diag(A) < -tol)
+                | jnp.any(jnp.diag(A) > 1 + tol)
+            )
+            A = eqx.error_if(
+                A, bad, f"{fn}: K is not a symmetric projection of rank {m}"
+            )
+        diag = jnp.diag(A)
+
+        def column(j):
+            return A[:, j]
+    else:
+        m = A.shape[1]
+        if size is not None and size != m:
+            raise ValueError(f"{fn}: size={size} but Q has {m} columns")
+        if m > N:
+            raise ValueError(
+                f"{fn}: Q of shape {A.shape} cannot have orthonormal columns"
+            )
+        if check:
+            dev = jnp.max(jnp.abs(A.T @ A - jnp.eye(m, dtype=A.dtype)))
+            A = eqx.error_if(
+                A, dev > tol, f"{fn}: the columns of Q are not orthonormal"
+            )
+        diag = jnp.sum(A * A, axis=-1)
+
+        def column(j):
+            return A @ A[j]
+
+    def body(t, s):
+        d2, C, sel = s
+        p = jnp.maximum(d2, 0)
+        j = jr.categorical(jr.fold_in(key, t), jnp.log(p))
+        c = (column(j) - C @ C[j]) / jnp.sqrt(p[j])
+        C = C.at[:, t].set(c)
+        d2 = (d2 - c * c).at[j].set(0)
+        return d2, C, sel.at[t].set(j.astype(jnp.int32))
+
+    init = (diag, jnp.zeros((N, m), A.dtype), jnp.zeros((m,), jnp.int32))
+    _, _, sel = lax.fori_loop(0, m, body, init)
+    return sel
+
+
+def volume_rescaled(
+    key: PRNGKeyArray,
+    basis: _TensorBasis,
+    n: int,
+    *,
+    base_sampler: Callable[[PRNGKeyArray, int], Array] | None = None,
+    dtype: Any = None,
+) -> Float[Array, "n d"]:
+    r"""Generalized volume-rescaled sampling of $n \ge m$ points.
+
+    The density w.r.t. $\bigotimes_i \rho\,d\mu$ is
+    $\frac{(n-m)!}{n!}\det\bigl(\sum_i w(x_i)\varphi(x_i)\varphi(x_i)^\top
+    \bigr)$, $w = 1/\rho$. By Cauchy–Binet it is the law of one projection
+    DPP of size $m$ (w.r.t. $\mu$, whatever $\rho$) together with $n - m$
+    i.i.d. points from $\rho$, in uniformly random order: that is how it is
+    drawn. Weighted least squares with these points and weights $w$ is
+    unbiased for the $L^2(\mu)$ projection, $E[\hat c] = \langle f,
+    \varphi\rangle_\mu$, for every $n \ge m$.
+
+    Args:
+        key: PRNG key.
+        basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
+            [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
+        n: total number of points (static), >= $m$.
+        base_sampler: ``(key, k) -> (k, d)`` i.i.d. points from the base
+            density $\rho$; default the optimal $\rho_m$
+            ([`christoffel_iid`][jaxmethods.wls.christoffel_iid]), whose
+            weights are [`optimal_weights`][jaxmethods.wls.optimal_weights].
+            With another $\rho$ use the weights $1/\rho$.
+        dtype: float dtype (default float64 under x64, else float32).
+
+    Returns:
+        Points of shape `(n, d)`.
+
+    Raises:
+        TypeError: bad ``basis`` or ``n``.
+        ValueError: ``n < m``, or a base sampler returning the wrong shape.
+
+    Examples:
+        >>> import jax
+        >>> from jaxmethods.wls import LegendreBasis, volume_rescaled
+        >>> from jaxmethods.wls import total_degree_indices
+        >>> basis = LegendreBasis(total_degree_indices(1, 3))
+        >>> volume_rescaled(jax.random.key(0), basis, 7).shape
+        (7, 1)
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+    fn = "volume_rescaled"
+    basis = _check_basis(fn, basis)
+    n = _check_int(fn, "n", n, 1)
+    if n < basis.m:
+        raise ValueError(f"{fn}: n={n} is below the dimension m={basis.m} of the space")
+    dt = check_float_dtype(fn, dtype)
+    k_dpp, k_iid, k_perm = jr.split(key, 3)
+    x_dpp, _ = _projection_dpp(k_dpp, basis, None, 100, dt)
+    if n == basis.m:
+        x = x_dpp
+    else:
+        if base_sampler is None:
+            x_iid = christoffel_iid(k_iid, basis, n - basis.m, dtype=dt)
+        else:
+            x_iid = jnp.asarray(base_sampler(k_iid, n - basis.m))
+            if x_iid.shape != (n - basis.m, basis.d):
+                raise ValueError(
+                    f"{fn}: base_sampler(key, {n - basis.m}) returned shape "
+                    f"{x_iid.shape}, expected {(n - basis.m, basis.d)}"
+                )
+            x_iid = x_iid.astype(dt)
+        x = jnp.concatenate([x_dpp, x_iid])
+    return x[jr.permutation(k_perm, n)]
+
+
+def repeated_dpp(
+    key: PRNGKeyArray,
+    basis: _TensorBasis,
+    R: int,
+    *,
+    dtype: Any = None,
+) -> Float[Array, "Rm d"]:
+    r"""$R$ independent projection DPPs, stacked: $n = R m$ points.
+
+    Every point has marginal $\rho_m$, so the weights $w = m/k_m$
+    ([`optimal_weights`][jaxmethods.wls.optimal_weights]) are the right
+    ones; the paper's practical recommendation is $R \in \{1, 2, 3, 5\}$,
+    optionally [`conditioned`][jaxmethods.wls.conditioned]. The $R$ draws
+    run in parallel (``vmap`` over split keys).
+
+    Args:
+        key: PRNG key.
+        basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
+            [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
+        R: number of repetitions (static), >= 1.
+        dtype: float dtype (default float64 under x64, else float32).
+
+    Returns:
+        Points of shape `(R * m, d)`, repetition by repetition.
+
+    Raises:
+        TypeError: bad ``basis`` or ``R``.
+        ValueError: ``R < 1``.
+
+    Examples:
+        >>> import jax
+        >>> from jaxmethods.wls import LegendreBasis, repeated_dpp
+        >>> from jaxmethods.wls import total_degree_indices
+        >>> basis = LegendreBasis(total_degree_indices(2, 2))
+        >>> repeated_dpp(jax.random.key(0), basis, 3).shape
+        (18, 2)
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+    fn = "repeated_dpp"
+    basis = _check_basis(fn, basis)
+    R = _check_int(fn, "R", R, 1)
+    dt = check_float_dtype(fn, dtype)
+    xs = jax.vmap(lambda k: _projection_dpp(k, basis, None, 100, dt)[0])(
+        jr.split(key, R)
+    )
+    return xs.reshape(R * basis.m, basis.d)
+
+
+class ConditionedDraw(eqx.Module):
+    """A draw of [`conditioned`][jaxmethods.wls.conditioned].
+
+    Attributes:
+        x: the points, `(n, d)`.
+        tries: the number of draws made (1 = the first was accepted).
+        gram_deviation: $\\lVert G - I\\rVert_2$ of the returned draw.
+        satisfied: whether it is at most ``delta`` (False only when all
+            ``max_tries`` draws failed; the last one is returned).
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+
+    x: Float[Array, "n d"]
+    tries: Int[Array, ""]
+    gram_deviation: Float[Array, ""]
+    satisfied: Bool[Array, ""]
+
+
+def conditioned(
+    sampler: Callable[[PRNGKeyArray], Array],
+    basis: _TensorBasis,
+    *,
+    delta: float = 0.5,
+    max_tries: int = 100,
+    weights: Callable[[Array], Array] | None = None,
+) -> Callable[[PRNGKeyArray], ConditionedDraw]:
+    r"""Condition a sampler on the stability event $\lVert G - I\rVert_2 \le \delta$.
+
+    $G = \frac1n\sum_i w(x_i)\varphi(x_i)\varphi(x_i)^\top$ is the empirical
+    Gram matrix; on the event, weighted least squares is quasi-optimal
+    ($\lVert f - \hat u\rVert \le (1 + (1-\delta)^{-1/2}) \times$ the best
+    weighted approximation error). The returned function redraws with fresh
+    keys until the event holds, inside one ``lax.while_loop`` (so it jits
+    and vmaps), and reports the outcome instead of failing.
+
+    Args:
+        sampler: ``key -> (n, d)`` points (any of the samplers here, with its
+            other arguments bound, e.g. ``lambda k: repeated_dpp(k, basis, 2)``).
+        basis: the basis defining $G$.
+        delta: the threshold, in $(0, 1)$.
+        max_tries: the most draws (static), >= 1.
+        weights: ``x -> (n,)`` weights; default
+            [`optimal_weights`][jaxmethods.wls.optimal_weights] (right for
+            every sampler here with its default base density).
+
+    Returns:
+        A function ``key -> ConditionedDraw``.
+
+    Raises:
+        TypeError: a non-callable ``sampler`` or bad ``basis``.
+        ValueError: ``delta`` outside $(0, 1)$ or ``max_tries < 1``.
+
+    Examples:
+        >>> import jax
+        >>> from jaxmethods.wls import LegendreBasis, christoffel_iid, conditioned
+        >>> from jaxmethods.wls import total_degree_indices
+        >>> basis = LegendreBasis(total_degree_indices(1, 4))
+        >>> draw = conditioned(lambda k: christoffel_iid(k, basis, 40), basis)
+        >>> out = draw(jax.random.key(0))
+        >>> bool(out.satisfied), bool(out.gram_deviation <= 0.5)
+        (True, True)
+
+    References:
+        A. Nouy and B. Michel, "Weighted least-squares approximation with
+        determinantal point processes and generalized volume sampling",
+        arXiv:2312.14057 (2023).
+    """
+    fn = "conditioned"
+    basis = _check_basis(fn, basis)
+    if not callable(sampler):
+        raise TypeError(f"{fn}: sampler must be callable key -> points")
+    if not 0 < delta < 1:
+        raise ValueError(f"{fn}: delta must be in (0, 1), got {delta!r}")
+    max_tries = _check_int(fn, "max_tries", max_tries, 1)
+    wfun = (lambda x: optimal_weights(basis, x)) if weights is None else weights
+
+    def deviation(x):
+        return gram_deviation(basis(x), wfun(x))
+
+    def draw(key: PRNGKeyArray) -> ConditionedDraw:
+        k0, key = jr.split(key)
+        x0 = sampler(k0)
+        init = (x0, deviation(x0), jnp.asarray(1, jnp.int32), key)
+
+        def cond(s):
+            return (s[1] > delta) & (s[2] < max_tries)
+
+        def body(s):
+            _, _, t, key = s
+            k, key = jr.split(key)
+            x = sampler(k)
+            return x, deviation(x), t + 1, key
+
+        x, dev, tries, _ = lax.while_loop(cond, body, init)
+        return ConditionedDraw(x, tries, dev, dev <= delta)
+
+    return draw

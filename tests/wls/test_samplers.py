@@ -1,0 +1,358 @@
+"""DPP and volume samplers, weights and the weighted solve (research/qmc.md §2.3).
+
+Statistical tests state their false-alarm rate; all seeds are fixed, so each
+test is deterministic.
+"""
+
+import itertools
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from numpy.polynomial import legendre
+from scipy import stats
+
+from jaxmethods import wls
+from tests.helpers import assert_traced_once, unchecked
+
+
+B5 = wls.LegendreBasis(wls.total_degree_indices(1, 4))  # m = 5 on [-1, 1]
+B4 = wls.LegendreBasis(wls.total_degree_indices(1, 3))  # m = 4
+
+
+def _projections(f, m):
+    """<f, phi_j> under dx/2 on [-1, 1], by Gauss-Legendre quadrature."""
+    t, w = legendre.leggauss(60)
+    phi = np.stack(
+        [np.sqrt(2 * j + 1) * legendre.legval(t, np.eye(j + 1)[j]) for j in range(m)], 1
+    )
+    return (w / 2 * f(t)) @ phi, np.sum(w / 2 * f(t) ** 2)
+
+
+def _rho_cdf(m, t):
+    """CDF of rho_m dmu on [-1, 1] (exact: Gauss rule on [-1, t])."""
+    nodes, w = legendre.leggauss(m + 2)
+    xs = -1 + (nodes[None, :] + 1) * (t[:, None] + 1) / 2
+    phi = np.stack(
+        [np.sqrt(2 * j + 1) * legendre.legval(xs, np.eye(j + 1)[j]) for j in range(m)],
+        -1,
+    )
+    return np.sum(w * np.sum(phi**2, -1), -1) * (t + 1) / 4 / m
+
+
+# ---------------------------------------------------------------- finite DPP
+
+Q8 = np.linalg.qr(np.random.default_rng(0).standard_normal((8, 3)))[0]
+K8 = Q8 @ Q8.T
+SUBSETS = list(itertools.combinations(range(8), 3))
+
+
+def _subset_counts(samples):
+    idx = {s: i for i, s in enumerate(SUBSETS)}
+    counts = np.zeros(len(SUBSETS))
+    for row in np.sort(np.asarray(samples), axis=1):
+        counts[idx[tuple(row.tolist())]] += 1
+    return counts
+
+
+def test_finite_reference_values():
+    np.testing.assert_allclose(
+        np.diag(K8),
+        [0.2035830595, 0.1085219518, 0.6228042833, 0.2039015619, 0.7145734518,
+         0.1750362831, 0.3644032415, 0.6071761671],
+        atol=1e-10,
+    )  # fmt: skip
+    probs = np.array([np.linalg.det(K8[np.ix_(s, s)]) for s in SUBSETS])
+    np.testing.assert_allclose(probs[0], 0.004012309724, atol=1e-12)
+    np.testing.assert_allclose(probs.sum(), 1, atol=1e-12)
+
+
+@pytest.mark.parametrize("which", ["features", "kernel"])
+def test_finite_dpp_law(which):
+    n = 20_000
+    A = jnp.asarray(Q8 if which == "features" else K8)
+    keys = jr.split(jr.key(11), n)
+    samples = jax.jit(jax.vmap(lambda k: wls.finite_projection_dpp(k, A, size=3)))(keys)
+    s = np.asarray(samples)
+    assert all(len(set(r)) == 3 for r in s.tolist())
+    probs = np.array([np.linalg.det(K8[np.ix_(S, S)]) for S in SUBSETS])
+    counts = _subset_counts(s)
+    # chi-square over the 56 subsets, false-alarm rate 0.1% (DPPy: 64.9)
+    chi2 = np.sum((counts - n * probs) ** 2 / (n * probs))
+    assert chi2 < stats.chi2.ppf(0.999, len(SUBSETS) - 1), chi2
+    # inclusion probabilities = diag K (max deviation 0.015 is > 4 s.e.)
+    incl = np.array([(s == i).any(1).mean() for i in range(8)])
+    assert np.max(np.abs(incl - np.diag(K8))) < 0.015
+    # pair inclusions P(i, j in S) = K_ii K_jj - K_ij^2, each within 4.5 s.e.
+    # (28 pairs: family-wise false-alarm rate < 28 * 7e-6)
+    for i, j in itertools.combinations(range(8), 2):
+        p = K8[i, i] * K8[j, j] - K8[i, j] ** 2
+        emp = ((s == i).any(1) & (s == j).any(1)).mean()
+        assert abs(emp - p) <= 4.5 * math.sqrt(p * (1 - p) / n), (i, j, emp, p)
+
+
+def test_finite_dpp_agrees_with_dppy():
+    # two-sample chi-square (homogeneity) between our draws and DPPy's GS
+    # sampler on the same kernel; false-alarm rate 0.1%
+    from dppy.finite_dpps import FiniteDPP
+
+    rng = np.random.RandomState(5)
+    dpp = FiniteDPP("correlation", projection=True, K=K8)
+    for _ in range(4000):
+        dpp.sample_exact(mode="GS", random_state=rng)  # legacy RandomState API
+    ref = _subset_counts(np.array(dpp.list_of_samples))
+    ours = _subset_counts(
+        jax.vmap(lambda k: wls.finite_projection_dpp(k, jnp.asarray(Q8)))(
+            jr.split(jr.key(3), 4000)
+        )
+    )
+    table = np.stack([ours, ref])
+    table = table[:, table.sum(0) > 0]
+    stat, p, dof, _ = stats.chi2_contingency(table)
+    assert p > 1e-3, (stat, dof)
+
+
+def test_finite_dpp_kernel_and_features_paths_agree():
+    for s in range(5):
+        a = wls.finite_projection_dpp(jr.key(s), jnp.asarray(Q8))
+        b = wls.finite_projection_dpp(jr.key(s), jnp.asarray(K8))
+        np.testing.assert_array_equal(a, b)
+
+
+# --------------------------------------------------------- continuous DPP
+
+
+def test_projection_dpp_marginal_ks():
+    # pooled points of 2,000 DPPs follow rho_m. Points of one draw repel, which
+    # only makes the pooled empirical CDF less variable than for i.i.d. points,
+    # so the KS test at level 1e-4 is conservative.
+    xs = jax.vmap(lambda k: wls.projection_dpp(k, B5))(jr.split(jr.key(0), 2000))
+    x = np.asarray(xs).ravel()
+    p = stats.kstest(x, lambda t: _rho_cdf(5, np.atleast_1d(t))).pvalue
+    assert p > 1e-4, p
+
+
+def test_christoffel_iid_ks_2d_marginal():
+    basis = wls.LegendreBasis(wls.total_degree_indices(1, 6))
+    x = np.asarray(wls.christoffel_iid(jr.key(2), basis, 5000))[:, 0]
+    p = stats.kstest(x, lambda t: _rho_cdf(7, np.atleast_1d(t))).pvalue
+    assert p > 1e-4, p
+
+
+def test_ermakov_zolotukhin():
+    # The DPP interpolant's coefficients: mean <f, phi_j>, and every
+    # coefficient has variance ||f||^2 - sum_j <f, phi_j>^2 (1.10682e-07).
+    n = 4000
+    proj, norm2 = _projections(np.exp, 5)
+    var = norm2 - np.sum(proj**2)
+    np.testing.assert_allclose(var, 1.10682e-07, rtol=1e-4)
+
+    def coef(k):
+        x = wls.projection_dpp(k, B5)
+        return jnp.linalg.solve(B5(x), jnp.exp(x[:, 0]))
+
+    c = np.asarray(jax.jit(jax.vmap(coef))(jr.split(jr.key(9), n)))
+    z = (c.mean(0) - proj) / np.sqrt(var / n)
+    assert np.all(np.abs(z) < 4), z  # false alarm 6e-5 per coefficient
+    # sample variance of n draws: relative s.e. sqrt(2/n) = 2.2% for normal
+    # data; 15% leaves room for the heavier tails of near-singular draws
+    np.testing.assert_allclose(c.var(0, ddof=1), var, rtol=0.15)
+
+
+def test_expected_determinant_identity():
+    # E[det sum_i w_i phi_i phi_i^T] = n!/(n-m)! under i.i.d. rho_m (m=4, n=6:
+    # 360), within 4 standard errors
+    def det(k):
+        x = wls.christoffel_iid(k, B4, 6)
+        Phi = B4(x)
+        w = wls.optimal_weights(B4, x)
+        return jnp.linalg.det(Phi.T @ (w[:, None] * Phi))
+
+    d = np.asarray(jax.jit(jax.vmap(det))(jr.split(jr.key(4), 20_000)))
+    assert abs(d.mean() - 360) < 4 * d.std() / math.sqrt(len(d)), d.mean()
+
+
+def _ls_coefficients(sampler, n_reps, key):
+    def one(k):
+        x = sampler(k)
+        c, _ = wls.weighted_lstsq(B4(x), wls.optimal_weights(B4, x), jnp.exp(x[:, 0]))
+        return c
+
+    return np.asarray(jax.jit(jax.vmap(one))(jr.split(key, n_reps)))
+
+
+def test_volume_sampling_unbiased_and_iid_control_biased():
+    # m = 4, n = 7, f = exp: E[c] = <f, phi> under volume sampling, not under
+    # i.i.d. rho_m (the control shows the test has power: |z| ~ 16 and 22)
+    proj, _ = _projections(np.exp, 4)
+    n = 4000
+    vs = _ls_coefficients(lambda k: wls.volume_rescaled(k, B4, 7), n, jr.key(1))
+    z = (vs.mean(0) - proj) / (vs.std(0, ddof=1) / math.sqrt(n))
+    assert np.all(np.abs(z) < 4), z
+    iid = _ls_coefficients(lambda k: wls.christoffel_iid(k, B4, 7), n, jr.key(1))
+    z_iid = (iid.mean(0) - proj) / (iid.std(0, ddof=1) / math.sqrt(n))
+    assert np.max(np.abs(z_iid)) > 8, z_iid
+
+
+def test_volume_rescaled_custom_base():
+    # uniform base density on [-1, 1]: weights 1/rho = 1; still unbiased
+    proj, _ = _projections(np.exp, 4)
+
+    def base(k, num):
+        return jr.uniform(k, (num, 1), minval=-1.0, maxval=1.0)
+
+    def one(k):
+        x = wls.volume_rescaled(k, B4, 6, base_sampler=base)
+        c, _ = wls.weighted_lstsq(B4(x), jnp.ones(6), jnp.exp(x[:, 0]))
+        return c
+
+    c = np.asarray(jax.jit(jax.vmap(one))(jr.split(jr.key(8), 4000)))
+    z = (c.mean(0) - proj) / (c.std(0, ddof=1) / math.sqrt(4000))
+    assert np.all(np.abs(z) < 4), z
+
+
+def test_repeated_and_conditioned():
+    basis = wls.LegendreBasis(wls.total_degree_indices(2, 3))  # m = 10
+    x = wls.repeated_dpp(jr.key(0), basis, 3)
+    assert x.shape == (30, 2)
+    # each block of m points is one DPP: its interpolation matrix is invertible
+    for r in range(3):
+        blk = basis(x[r * 10 : (r + 1) * 10])
+        assert np.linalg.cond(np.asarray(blk)) < 1e8
+    draw = wls.conditioned(lambda k: wls.repeated_dpp(k, basis, 5), basis, delta=0.9)
+    out = jax.jit(jax.vmap(draw))(jr.split(jr.key(1), 50))
+    ok = np.asarray(out.satisfied)
+    assert ok.all()
+    assert np.all(np.asarray(out.gram_deviation) <= 0.9)
+    dev = jax.vmap(
+        lambda z: wls.gram_deviation(basis(z), wls.optimal_weights(basis, z))
+    )(out.x)
+    np.testing.assert_allclose(dev, out.gram_deviation, rtol=1e-12)
+    # an unreachable threshold is reported, not looped on forever
+    hard = wls.conditioned(
+        lambda k: wls.christoffel_iid(k, basis, 10), basis, delta=1e-6, max_tries=3
+    )
+    res = hard(jr.key(2))
+    assert not bool(res.satisfied) and int(res.tries) == 3
+
+
+def test_vmap_1000_keys_compiles_once():
+    basis = wls.LegendreBasis(wls.total_degree_indices(2, 3))
+    keys = jr.split(jr.key(0), 1000)
+    f = jax.vmap(lambda k: wls.projection_dpp(k, basis))
+    assert_traced_once(f, [(keys,), (jr.split(jr.key(1), 1000),)])
+    x = jax.jit(f)(keys)
+    assert x.shape == (1000, 10, 2) and bool(jnp.all(jnp.abs(x) <= 1))
+    # draws differ across keys and repeat for the same key
+    assert not np.allclose(x[0], x[1])
+    np.testing.assert_allclose(x[3], wls.projection_dpp(keys[3], basis), rtol=1e-13)
+
+
+def test_proposal_count_matches_theory():
+    # m * H_m proposals on average (the chain rule's rejection cost)
+    basis = wls.LegendreBasis(wls.total_degree_indices(2, 4))  # m = 15
+    _, used = jax.vmap(lambda k: wls.projection_dpp(k, basis, return_proposals=True))(
+        jr.split(jr.key(5), 400)
+    )
+    used = np.asarray(used, float)
+    expected = 15 * sum(1 / k for k in range(1, 16))
+    assert abs(used.mean() - expected) < 4 * used.std() / math.sqrt(len(used))
+    # a tiny pool forces refills: still m distinct points
+    x = wls.projection_dpp(jr.key(0), basis, pool_size=4)
+    assert np.linalg.cond(np.asarray(basis(x))) < 1e8
+
+
+def test_hermite_dpp_and_float32():
+    basis = wls.HermiteBasis(wls.total_degree_indices(2, 2), mean=1.0, std=0.5)
+    x = wls.projection_dpp(jr.key(0), basis, dtype=jnp.float32)
+    assert x.dtype == jnp.float32 and x.shape == (6, 2)
+    assert np.linalg.cond(np.asarray(basis(x), np.float64)) < 1e6
+    y = wls.volume_rescaled(jr.key(1), B5, 9, dtype=jnp.float32)
+    c, info = wls.weighted_lstsq(B5(y), wls.optimal_weights(B5, y), jnp.exp(y[:, 0]))
+    assert c.dtype == jnp.float32 and int(info.rank) == 5
+    proj, _ = _projections(np.exp, 5)
+    np.testing.assert_allclose(c, proj, atol=1e-3)
+
+
+# ------------------------------------------------------------ weighted solve
+
+
+def test_weighted_lstsq_against_float64_reference():
+    rng = np.random.default_rng(0)
+    Phi, w, y = (
+        rng.standard_normal((30, 6)),
+        rng.uniform(0.1, 2, 30),
+        rng.standard_normal((30, 2)),
+    )
+    c, info = wls.weighted_lstsq(jnp.asarray(Phi), jnp.asarray(w), jnp.asarray(y))
+    ref = np.linalg.lstsq(
+        np.sqrt(w)[:, None] * Phi, np.sqrt(w)[:, None] * y, rcond=None
+    )[0]
+    np.testing.assert_allclose(c, ref, rtol=1e-12, atol=1e-12)
+    G = Phi.T @ (w[:, None] * Phi) / 30
+    np.testing.assert_allclose(
+        info.gram_deviation, np.linalg.norm(G - np.eye(6), 2), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        info.condition_number, np.linalg.cond(np.sqrt(w)[:, None] * Phi), rtol=1e-10
+    )
+    assert int(info.rank) == 6
+
+
+def test_near_singular_draw_is_reported_not_nan():
+    x = jnp.array([[0.1], [0.1], [0.1], [0.5], [0.5]])  # 2 distinct points, m = 4
+    c, info = wls.weighted_lstsq(B4(x), wls.optimal_weights(B4, x), jnp.exp(x[:, 0]))
+    assert bool(jnp.all(jnp.isfinite(c)))
+    assert int(info.rank) == 2 and float(info.condition_number) > 1e10
+
+
+def test_grad_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    Phi = jnp.asarray(rng.standard_normal((12, 4)))
+    w = jnp.asarray(rng.uniform(0.5, 2, 12))
+    y = jnp.asarray(rng.standard_normal(12))
+    v = jnp.asarray(rng.standard_normal(4))
+
+    def loss(w, y):
+        return v @ wls.weighted_lstsq(Phi, w, y)[0]
+
+    gw, gy = jax.grad(loss, argnums=(0, 1))(w, y)
+    eps = 1e-6
+    for i in (0, 5, 11):
+        e = jnp.zeros(12).at[i].set(eps)
+        np.testing.assert_allclose(
+            gw[i], (loss(w + e, y) - loss(w - e, y)) / (2 * eps), rtol=1e-6, atol=1e-9
+        )
+        np.testing.assert_allclose(
+            gy[i], (loss(w, y + e) - loss(w, y - e)) / (2 * eps), rtol=1e-6, atol=1e-9
+        )
+
+
+def test_bad_inputs():
+    k = jr.key(0)
+    with pytest.raises(ValueError, match="n=3 is below"):
+        wls.volume_rescaled(k, B5, 3)
+    with pytest.raises(ValueError, match="n >= m"):
+        wls.weighted_lstsq(jnp.ones((3, 5)), jnp.ones(3), jnp.ones(3))
+    with pytest.raises(ValueError, match="w must have shape"):
+        unchecked(wls.weighted_lstsq)(jnp.ones((6, 5)), jnp.ones(5), jnp.ones(6))
+    with pytest.raises(TypeError, match="LegendreBasis"):
+        unchecked(wls.projection_dpp)(k, "basis")
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        wls.christoffel_iid(k, B5, 0)
+    with pytest.raises(ValueError, match="delta"):
+        wls.conditioned(lambda k: wls.christoffel_iid(k, B5, 9), B5, delta=1.5)
+    with pytest.raises(ValueError, match="size"):
+        wls.finite_projection_dpp(k, jnp.asarray(Q8), size=4)
+    with pytest.raises(ValueError, match="base_sampler"):
+        wls.volume_rescaled(k, B5, 8, base_sampler=lambda kk, num: jnp.zeros((num, 2)))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="orthonormal"):
+        wls.finite_projection_dpp(k, jnp.asarray(2 * Q8))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="projection"):
+        wls.finite_projection_dpp(k, jnp.asarray(2 * K8), size=3)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="weights"):
+        wls.weighted_lstsq(jnp.eye(3), -jnp.ones(3), jnp.ones(3))
