@@ -356,3 +356,33 @@ def test_bad_inputs():
         wls.finite_projection_dpp(k, jnp.asarray(2 * K8), size=3)
     with pytest.raises(eqx.EquinoxRuntimeError, match="weights"):
         wls.weighted_lstsq(jnp.eye(3), -jnp.ones(3), jnp.ones(3))
+
+
+def test_projection_dpp_agrees_with_dppy_in_2d():
+    # Two-sample KS tests (level 1e-3 each) between 1,000 of our DPPs and
+    # 1,000 of DPPy's MultivariateJacobiOPE samples (Legendre, m = 10, d = 2,
+    # DPPy's index ordering): the pooled first coordinate, and the minimum
+    # pairwise distance within a sample, which sees the repulsion (the joint
+    # law), not only the marginals. An i.i.d. control fails the second test.
+    from dppy.multivariate_jacobi_ope import MultivariateJacobiOPE
+
+    ope = MultivariateJacobiOPE(10, np.zeros((2, 2)))
+    basis = wls.LegendreBasis(ope.ordering)
+    ref = np.stack(
+        [ope.sample(random_state=np.random.RandomState(s)) for s in range(1000)]
+    )
+    ours = np.asarray(
+        jax.vmap(lambda k: wls.projection_dpp(k, basis))(jr.split(jr.key(6), 1000))
+    )
+    iid = np.asarray(
+        jax.vmap(lambda k: wls.christoffel_iid(k, basis, 10))(jr.split(jr.key(7), 1000))
+    )
+
+    def min_dist(x):
+        d = np.linalg.norm(x[:, :, None, :] - x[:, None, :, :], axis=-1)
+        d[:, np.arange(10), np.arange(10)] = np.inf
+        return d.min(axis=(1, 2))
+
+    assert stats.ks_2samp(ours[:, :, 0].ravel(), ref[:, :, 0].ravel()).pvalue > 1e-3
+    assert stats.ks_2samp(min_dist(ours), min_dist(ref)).pvalue > 1e-3
+    assert stats.ks_2samp(min_dist(iid), min_dist(ref)).pvalue < 1e-6
