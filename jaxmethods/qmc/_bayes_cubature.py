@@ -162,9 +162,6 @@ def _bayes_bound(x, ytilde, *, kind, order, errbd, uncert, lna=None):
     return jnp.real(ytilde[0]), err, lna
 
 
-_bayes_bound_jit = eqx.filter_jit(_bayes_bound)
-
-
 # --------------------------------------------------------------------------
 # jitted doubling steps
 
@@ -206,9 +203,6 @@ def _kernel_points(src, *, kind, m, d, dtype, first):
     return lattice(src, n - n_min, d, n_min=n_min, randomize="none", dtype=dtype)
 
 
-_kernel_points_jit = eqx.filter_jit(_kernel_points)
-
-
 def _step(f, src, yt, *, fn, kind, m, d, dtype, periodization, first):
     x = _points(src, kind=kind, m=m, d=d, dtype=dtype, first=first)
     xp, w = _periodize(x, periodization)
@@ -218,7 +212,6 @@ def _step(f, src, yt, *, fn, kind, m, d, dtype, periodization, first):
     return x, _merge(y, yt, kind=kind, m=m)
 
 
-_step_jit = eqx.filter_jit(_step)
 _points_jit = eqx.filter_jit(_points)
 _merge_jit = eqx.filter_jit(_merge)
 
@@ -230,6 +223,32 @@ def _step_eager(f, src, yt, *, fn, kind, m, d, dtype, periodization, first):
     if w is not None:
         y = y * w
     return x, _merge_jit(y, yt, kind=kind, m=m)
+
+
+def _post(src, x, yt, xprev, *, kind, m, d, first, kernel_points, bound_dtype, **bound):
+    """Kernel points, their concatenation and the bound: ``(xfull, mu, hw)``."""
+    if kernel_points == "centered":
+        x = _kernel_points(src, kind=kind, m=m, d=d, dtype=bound_dtype, first=first)
+    else:
+        x = x.astype(bound_dtype)
+    xfull = x if xprev is None else jnp.concatenate([xprev, x])
+    yt = yt.astype(_complex_or_real(yt.dtype, bound_dtype))
+    mu, hw, _ = _bayes_bound(xfull, yt, kind=kind, **bound)
+    return xfull, mu, hw
+
+
+def _level(f, src, yt, xprev, *, fn, dtype, periodization, **kw):
+    """One doubling (points, values, transform merge, bound) as one program."""
+    kind, m, d, first = kw["kind"], kw["m"], kw["d"], kw["first"]
+    x, yt = _step(
+        f, src, yt, fn=fn, kind=kind, m=m, d=d, dtype=dtype,
+        periodization=periodization, first=first,
+    )  # fmt: skip
+    return (yt, *_post(src, x, yt, xprev, **kw))
+
+
+_post_jit = eqx.filter_jit(_post)
+_level_jit = eqx.filter_jit(_level)
 
 
 def _cub_bayes(
@@ -264,28 +283,27 @@ def _cub_bayes(
     # inflates the half-width by orders of magnitude: with x64 on, the
     # kernel and the likelihood search run in float64 whatever ``dtype``.
     bound_dtype = jnp.float64 if jax.config.read("jax_enable_x64") else dtype
-    step = _step_jit if jit else _step_eager
     src = _net_ingredients_jit(key, d) if kind == "net" else key
     state: dict = {"yt": None, "x": None}
+    bound = dict(order=order, errbd=errbd, uncert=uncert)
 
     def estimate(m: int) -> tuple[float, float]:
-        first = state["yt"] is None
-        x, yt = step(
-            f, src, state["yt"], fn=fn, kind=kind, m=m, d=d, dtype=dtype,
-            periodization=periodization, first=first,
+        kw = dict(
+            kind=kind, m=m, d=d, first=state["yt"] is None,
+            kernel_points=kernel_points, bound_dtype=bound_dtype, **bound,
         )  # fmt: skip
-        if kernel_points == "centered":
-            x = _kernel_points_jit(
-                src, kind=kind, m=m, d=d, dtype=bound_dtype, first=first
-            )
+        if jit:
+            yt, xfull, mu, hw = _level_jit(
+                f, src, state["yt"], state["x"], fn=fn, dtype=dtype,
+                periodization=periodization, **kw,
+            )  # fmt: skip
         else:
-            x = x.astype(bound_dtype)
-        xfull = x if state["x"] is None else jnp.concatenate([state["x"], x])
+            x, yt = _step_eager(
+                f, src, state["yt"], fn=fn, kind=kind, m=m, d=d, dtype=dtype,
+                periodization=periodization, first=kw["first"],
+            )  # fmt: skip
+            xfull, mu, hw = _post_jit(src, x, yt, state["x"], **kw)
         state.update(yt=yt, x=xfull)
-        mu, hw, _ = _bayes_bound_jit(
-            xfull, yt.astype(_complex_or_real(yt.dtype, bound_dtype)),
-            kind=kind, order=order, errbd=errbd, uncert=uncert,
-        )  # fmt: skip
         mu, hw = float(mu), float(hw)
         return mu, (hw if math.isfinite(mu) else math.inf)
 
