@@ -1,6 +1,7 @@
 """Shared timing helper of the benchmark scripts (run as ``python benchmarks/x.py``)."""
 
 import math
+import subprocess
 import time
 
 import jax
@@ -19,3 +20,15 @@ def best_of(f, args, reps: int) -> float:
         jax.block_until_ready(f(*args))
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def cpu_model() -> str:
+    """The CPU model name from ``lscpu`` (``"?"`` where it is unavailable)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return "?"
+    for ln in out.splitlines():
+        if ln.startswith("Model name"):
+            return ln.split(":", 1)[1].strip()
+    return "?"

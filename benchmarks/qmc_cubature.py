@@ -62,6 +62,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
+from _timing import cpu_model  # noqa: E402  (benchmarks/_timing.py)
 
 import jaxmethods.qmc as qmc  # noqa: E402
 from jaxmethods.qmc.integrands import Keister  # noqa: E402
@@ -98,22 +99,6 @@ def _qmcpy_call(qp, name, d, seed, tol):
         warnings.simplefilter("ignore")
         sol, data = sc.integrate()
     return float(np.asarray(sol)), int(data.n_total), bool(np.all(data.comb_flags))
-
-
-def _machine():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in out.splitlines()
-                if ln.startswith("Model name")
-            ),
-            "?",
-        )
-    except OSError:
-        model = "?"
-    return model
 
 
 def _source_state():
@@ -160,7 +145,7 @@ def _kernel_points_defaults():
 def _header(qp):
     print(
         f"# qmc_cubature {datetime.datetime.now().isoformat(timespec='seconds')}\n"
-        f"# machine: {platform.machine()}, {os.cpu_count()} CPU(s) ({_machine()}), "
+        f"# machine: {platform.machine()}, {os.cpu_count()} CPU(s) ({cpu_model()}), "
         f"{jax.device_count()} XLA device(s) ({jax.default_backend()})\n"
         f"# jax {jax.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
         f"qmcpy {getattr(qp, '__version__', '?')}, "
