@@ -398,10 +398,16 @@ def finite_projection_dpp(
         def column(j):
             return A @ A[j]
 
+    # one uniform per step, inverted through the cumulative weights (a
+    # categorical draw would generate N Gumbel variables per step)
+    us = jr.uniform(key, (m,), A.dtype)
+
     def body(t, s):
         d2, C, sel = s
         p = jnp.maximum(d2, 0)
-        j = jr.categorical(jr.fold_in(key, t), jnp.log(p))
+        cp = jnp.cumsum(p)
+        # first i with cp[i] > u * total, so that p[i] > 0
+        j = jnp.minimum(jnp.searchsorted(cp, us[t] * cp[-1], side="right"), N - 1)
         c = (column(j) - C @ C[j]) / jnp.sqrt(p[j])
         C = C.at[:, t].set(c)
         d2 = (d2 - c * c).at[j].set(0)
