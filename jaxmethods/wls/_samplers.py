@@ -507,7 +507,9 @@ def repeated_dpp(
     ([`optimal_weights`][jaxmethods.wls.optimal_weights]) are the right
     ones; the paper's practical recommendation is $R \in \{1, 2, 3, 5\}$,
     optionally [`conditioned`][jaxmethods.wls.conditioned]. The $R$ draws
-    run in parallel (``vmap`` over split keys).
+    run in parallel (``vmap`` over split keys); for many independent
+    repetitions, one call with $R \times$ reps (reshaped) compiles and runs
+    faster than a ``vmap`` of this function over keys.
 
     Args:
         key: PRNG key.
