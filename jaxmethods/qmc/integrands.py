@@ -24,6 +24,7 @@ non-finite values (randomized point sets in this package never produce it).
 
 from __future__ import annotations
 
+import abc
 import math
 
 import equinox as eqx
@@ -422,8 +423,9 @@ class _GBMCall(eqx.Module):
         self.s0, self.strike, self.r = float(s0), float(strike), float(r)
         self.sigma, self.t = float(sigma), float(t)
 
+    @abc.abstractmethod
     def _underlying(self, logs: Array) -> Array:
-        raise NotImplementedError
+        """The option's underlying from the log-prices of the path."""
 
     def __call__(self, x: Float[ArrayLike, "*batch d"]) -> Float[Array, "*batch"]:
         x = _points(type(self).__name__, x, self.d)

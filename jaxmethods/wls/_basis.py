@@ -18,6 +18,7 @@ $k_m(x) = \lVert\varphi(x)\rVert^2$ the inverse Christoffel function.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import math
 from typing import Any
@@ -166,20 +167,21 @@ class _TensorBasis(eqx.Module):
         """Largest 1-D degree used."""
         return int(self.multi_indices.max())
 
-    # subclasses: _to_ref, _from_ref, _table (orthonormal 1-D values),
-    # _sample_ref (samples of phi_k^2 dmu_1 in reference coordinates)
-
+    @abc.abstractmethod
     def _to_ref(self, x: Array) -> Array:
-        raise NotImplementedError
+        """Map points to the reference domain, coordinate by coordinate."""
 
+    @abc.abstractmethod
     def _from_ref(self, t: Array) -> Array:
-        raise NotImplementedError
+        """Inverse of ``_to_ref``."""
 
+    @abc.abstractmethod
     def _table(self, t: Array, p: int) -> Array:
-        raise NotImplementedError
+        """Orthonormal 1-D values of degrees 0..p, shape ``t.shape + (p+1,)``."""
 
+    @abc.abstractmethod
     def _sample_ref(self, key: PRNGKeyArray, k: Array, dtype) -> Array:
-        raise NotImplementedError
+        """Samples of phi_k^2 dmu_1 (reference coordinates), shape ``k.shape``."""
 
     def _check_x(self, x: ArrayLike) -> Array:
         x = jnp.asarray(x)

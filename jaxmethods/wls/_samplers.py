@@ -32,6 +32,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._internal.bits import check_float_dtype
+from .._internal.checks import check_size
 from ._basis import _TensorBasis
 from ._lstsq import gram_deviation, optimal_weights
 
@@ -43,14 +44,6 @@ def _check_basis(fn: str, basis: Any) -> _TensorBasis:
             f"{type(basis).__name__}"
         )
     return basis
-
-
-def _check_int(fn: str, name: str, v: Any, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError(f"{fn}: {name} must be a Python int, got {v!r}")
-    if v < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {v}")
-    return v
 
 
 def christoffel_iid(
@@ -97,7 +90,7 @@ def christoffel_iid(
     """
     fn = "christoffel_iid"
     basis = _check_basis(fn, basis)
-    n = _check_int(fn, "n", n, 1)
+    n = check_size(fn, "n", n, minimum=1)
     dt = check_float_dtype(fn, dtype)
     kj, kx = jr.split(key)
     j = jr.randint(kj, (n,), 0, basis.m)
@@ -209,9 +202,9 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
     pool = (
         _default_pool(m)
         if pool_size is None
-        else _check_int(fn, "pool_size", pool_size, 1)
+        else check_size(fn, "pool_size", pool_size, minimum=1)
     )
-    max_pools = _check_int(fn, "max_pools", max_pools, 1)
+    max_pools = check_size(fn, "max_pools", max_pools, minimum=1)
     dt = check_float_dtype(fn, dtype)
     # The chain runs in phases k < hi for a few static ends hi: a phase only
     # multiplies by the first hi rows of V (the others are still zero),
@@ -363,7 +356,7 @@ def finite_projection_dpp(
                 size = int(round(float(jnp.trace(A))))
             except jax.errors.ConcretizationTypeError:
                 raise ValueError(f"{fn}: pass size= for a traced kernel") from None
-        m = _check_int(fn, "size", size, 1)
+        m = check_size(fn, "size", size, minimum=1)
         if m > N:
             raise ValueError(f"{fn}: size {m} exceeds the ground set ({N})")
         if check:
@@ -471,7 +464,7 @@ def volume_rescaled(
     """
     fn = "volume_rescaled"
     basis = _check_basis(fn, basis)
-    n = _check_int(fn, "n", n, 1)
+    n = check_size(fn, "n", n, minimum=1)
     if n < basis.m:
         raise ValueError(f"{fn}: n={n} is below the dimension m={basis.m} of the space")
     dt = check_float_dtype(fn, dtype)
@@ -540,7 +533,7 @@ def repeated_dpp(
     """
     fn = "repeated_dpp"
     basis = _check_basis(fn, basis)
-    R = _check_int(fn, "R", R, 1)
+    R = check_size(fn, "R", R, minimum=1)
     dt = check_float_dtype(fn, dtype)
     xs = jax.vmap(lambda k: _projection_dpp(k, basis, None, 100, dt)[0])(
         jr.split(key, R)
@@ -625,7 +618,7 @@ def conditioned(
         raise TypeError(f"{fn}: sampler must be callable key -> points")
     if not 0 < delta < 1:
         raise ValueError(f"{fn}: delta must be in (0, 1), got {delta!r}")
-    max_tries = _check_int(fn, "max_tries", max_tries, 1)
+    max_tries = check_size(fn, "max_tries", max_tries, minimum=1)
     wfun = (lambda x: optimal_weights(basis, x)) if weights is None else weights
 
     def deviation(x):
