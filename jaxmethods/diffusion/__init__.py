@@ -1,4 +1,4 @@
-"""Diffusion-model ODE samplers: DPM-Solver and DPM-Solver++ (P06).
+"""Diffusion-model ODE samplers: DPM-Solver, DPM-Solver++ (P06) and DPM-Solver-v3 (P13).
 
 - Noise schedules: :class:`VPSchedule` (``linear``, ``cosine``, ``discrete``)
   and :func:`time_steps`.
@@ -10,6 +10,9 @@
   :func:`first_order_update`, :func:`singlestep_update`,
   :func:`multistep_update`, :func:`singlestep_orders`,
   :func:`multistep_orders`.
+- DPM-Solver-v3 (P13): :class:`EMS` (empirical model statistics, with
+  :class:`EMSIntegrals`), :func:`estimate_ems` and
+  :func:`dpm_solver_v3_sample`.
 
 The exact Gaussian-mixture models and reference ODE solutions that the tests
 use are public in :mod:`jaxmethods.testing.analytic`.
@@ -24,6 +27,12 @@ from ._dpm_solver import (
     multistep_update as multistep_update,
     singlestep_orders as singlestep_orders,
     singlestep_update as singlestep_update,
+)
+from ._dpm_solver_v3 import (
+    EMS as EMS,
+    EMSIntegrals as EMSIntegrals,
+    dpm_solver_v3_sample as dpm_solver_v3_sample,
+    estimate_ems as estimate_ems,
 )
 from ._schedules import VPSchedule as VPSchedule, time_steps as time_steps
 from ._wrappers import (
@@ -49,4 +58,8 @@ __all__ = [
     "multistep_update",
     "singlestep_orders",
     "multistep_orders",
+    "EMS",
+    "EMSIntegrals",
+    "estimate_ems",
+    "dpm_solver_v3_sample",
 ]

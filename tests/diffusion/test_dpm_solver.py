@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-import scipy.integrate
 import pytest
+import scipy.integrate
 
 from jaxmethods import diffusion as dm
 from jaxmethods.testing.analytic import (
