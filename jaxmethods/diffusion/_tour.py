@@ -12,7 +12,8 @@ shared by the two cases, so it is computed once per process).
 
 The error is the solver's discretization error at a few model calls, not
 round-off, so each tolerance is 1.5 times the median error measured in float64:
-0.1198 for DPM-Solver++ 2M at 10 NFE (research notes' table: 0.120) and 0.1840
+0.1198 for DPM-Solver++ 2M at 10 NFE (research notes' table: 0.120), 0.102
+for DPM-Solver-v3 at 8 NFE with statistics estimated in the setup, and 0.1840
 for DPM-Solver-3 "fast" at 12 NFE, whose schedule of orders [3, 3, 3, 2, 1]
 ends with a first-order step (the table has 0.142 at 10 NFE and 0.057 at 15).
 """
@@ -26,6 +27,7 @@ import numpy as np
 from .._tour import TourCase
 from ..testing.analytic import GaussianMixture, pf_ode_reference
 from ._dpm_solver import dpm_solver_sample
+from ._dpm_solver_v3 import dpm_solver_v3_sample, estimate_ems
 from ._schedules import VPSchedule
 
 
@@ -79,6 +81,31 @@ def _sampler_case(**kwargs):
     return setup
 
 
+def _v3_case(steps: int):
+    def setup():
+        x_np, ref = _reference()
+        x_T = jnp.asarray(x_np)
+        sch = VPSchedule.linear()
+        gmm = _gmm()
+        eps_fn = gmm.noise_prediction(sch)
+        # EMS from 512 exact GMM samples on 600 grid points (part of the
+        # setup, like training statistics of a real model).
+        comp = jax.random.choice(jax.random.key(5), 3, (512,), p=gmm.weights)
+        noise = jax.random.normal(jax.random.key(6), (512, 2), x_T.dtype)
+        x0 = gmm.means[comp] + gmm.stds[comp][:, None] * noise
+        ems = estimate_ems(
+            eps_fn, sch, x0, jax.random.key(7), n_grid=600, t_start=1.0, t_end=1e-3
+        )
+
+        @jax.jit
+        def sample(x):
+            return dpm_solver_v3_sample(eps_fn, sch, ems, x, steps=steps)[0]
+
+        return (lambda: sample(x_T)), _median_l2(ref)
+
+    return setup
+
+
 CASES: list[TourCase] = [
     TourCase(
         "diffusion.dpm_solver_pp_2m",
@@ -98,5 +125,14 @@ CASES: list[TourCase] = [
         # measured 0.1840 (orders [3, 3, 3, 2, 1]; research table: 0.142 at
         # NFE 10, 0.057 at 15)
         tolerance=0.28,
+    ),
+    TourCase(
+        "diffusion.dpm_solver_v3",
+        "P13",
+        "same, v3 (order 3 + corrector, estimated EMS), NFE 8",
+        _v3_case(8),
+        error_kind="median L2",
+        # measured 0.102 (DPM-Solver++ 3M at NFE 8: 0.280)
+        tolerance=0.153,
     ),
 ]
