@@ -114,6 +114,11 @@ class ScoreAscentOutput(eqx.Module):
     reference: PyTree[Array]
 
 
+def _check_progress(fn, progress):
+    if isinstance(progress, bool) or not isinstance(progress, int) or progress < 0:
+        raise ValueError(f"{fn}: progress must be an int >= 0, got {progress!r}")
+
+
 def _check_learning(fn, num_steps_, ppg_iters, burn_in):
     if not isinstance(num_steps_, int) or num_steps_ < 1:
         raise ValueError(f"{fn}: num_steps must be an int >= 1, got {num_steps_!r}")
@@ -183,8 +188,15 @@ def _ascent(
     burn,
     reference,
     backward,
+    progress=0,
+    name="",
 ):
-    """Optax ascent on ``theta`` with PPG estimates; the reference is carried."""
+    """Optax ascent on ``theta`` with PPG estimates; the reference is carried.
+
+    With ``progress > 0``, every ``progress`` steps (and at the last one) the
+    step number and the norm of the score estimate are printed from inside
+    the compiled loop (``jax.debug.print``).
+    """
 
     def body(carry, i):
         theta, opt_state, ref = carry
@@ -209,6 +221,19 @@ def _ascent(
                 jax.tree.map(jnp.negative, score), opt_state, theta
             )
         theta_new = optax.apply_updates(theta, updates)
+        if progress:
+            leaves = jax.tree.leaves(score)
+            norm = jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves))
+            jax.lax.cond(
+                ((i + 1) % progress == 0) | (i + 1 == steps),
+                lambda: jax.debug.print(
+                    name + ": step {}/" + str(steps) + ", |score| = {:.4e}",
+                    i + 1,
+                    norm,
+                    ordered=True,
+                ),
+                lambda: None,
+            )
         return (theta_new, opt_state, out.reference), (theta, score)
 
     with jax.numpy_dtype_promotion("standard"):
@@ -236,6 +261,7 @@ def ppg_score_ascent(
     burn_in: int = 0,
     init_reference: PyTree | None = None,
     backward: str = "exact",
+    progress: int = 0,
 ) -> ScoreAscentOutput:
     r"""Maximum likelihood by stochastic score ascent driven by PPG (P01, §4).
 
@@ -263,6 +289,9 @@ def ppg_score_ascent(
         init_reference: the starting path; default one drawn by backward
             sampling from a bootstrap particle filter at ``params0``.
         backward: backward sampler, ``"exact"``, ``"mcmc"`` or ``"rejection"``.
+        progress: if positive, print the step number and the norm of the
+            score estimate every ``progress`` steps and at the last one, from
+            inside the compiled loop (static; default 0, silent).
 
     Returns:
         A :class:`ScoreAscentOutput` with the final and all intermediate
@@ -271,7 +300,8 @@ def ppg_score_ascent(
     Raises:
         TypeError: if ``optimizer`` is not an optax transformation.
         ValueError: on ``num_steps < 1``, ``ppg_iters < 1``, ``burn_in``
-            outside ``[0, ppg_iters)``, or the errors of :func:`ppg_step`.
+            outside ``[0, ppg_iters)``, a negative ``progress``, or the errors
+            of :func:`ppg_step`.
 
     Examples:
         >>> import jax.numpy as jnp, jax.random as jr, optax
@@ -289,6 +319,7 @@ def ppg_score_ascent(
         J. Olsson, "State and parameter learning with PaRIS particle Gibbs",
         *ICML* 2023. arXiv:2301.00900.
     """
+    _check_progress("ppg_score_ascent", progress)
     k_run, init_reference = _prologue(
         "ppg_score_ascent",
         key,
@@ -318,6 +349,8 @@ def ppg_score_ascent(
         burn_in,
         init_reference,
         backward,
+        progress,
+        "ppg_score_ascent",
     )
 
 
@@ -355,6 +388,7 @@ def markov_score_climbing(
     burn_in: int = 0,
     init_reference: PyTree | None = None,
     backward: str = "exact",
+    progress: int = 0,
 ) -> ScoreAscentOutput:
     r"""Markov score climbing (inclusive-KL variational inference) driven by PPG.
 
@@ -386,6 +420,8 @@ def markov_score_climbing(
         init_reference: starting path (default: backward sampling through a
             bootstrap particle filter).
         backward: backward sampler.
+        progress: if positive, print progress every ``progress`` steps (as
+            :func:`ppg_score_ascent`; static, default 0).
 
     Returns:
         A :class:`ScoreAscentOutput` (``params`` holds the variational
@@ -404,6 +440,7 @@ def markov_score_climbing(
         J. Olsson, "State and parameter learning with PaRIS particle Gibbs",
         *ICML* 2023. arXiv:2301.00900.
     """
+    _check_progress("markov_score_climbing", progress)
     k_run, init_reference = _prologue(
         "markov_score_climbing",
         key,
@@ -437,4 +474,6 @@ def markov_score_climbing(
         burn_in,
         init_reference,
         backward,
+        progress,
+        "markov_score_climbing",
     )

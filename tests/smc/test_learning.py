@@ -170,6 +170,38 @@ def test_markov_score_climbing_reaches_the_moment_matching_fit():
     assert abs(np.exp(avg["log_s0"]) - np.sqrt(v[0])) < 0.1
 
 
+def test_progress_output(capfd):
+    # progress=k prints every k-th step and the last one from inside the
+    # compiled loop; the default prints nothing, and the result is the same.
+    model, params, ys = reference()
+    kw = dict(num_steps=5, num_particles=8)
+    quiet = smc.ppg_score_ascent(jr.key(0), model, params, ys, optax.sgd(1e-4), **kw)
+    jax.block_until_ready(quiet)
+    assert capfd.readouterr().out == ""
+    loud = smc.ppg_score_ascent(
+        jr.key(0), model, params, ys, optax.sgd(1e-4), progress=2, **kw
+    )
+    jax.block_until_ready(loud)
+    jax.effects_barrier()
+    lines = [ln for ln in capfd.readouterr().out.splitlines() if ln]
+    assert [ln.split(",")[0] for ln in lines] == [
+        "ppg_score_ascent: step 2/5",
+        "ppg_score_ascent: step 4/5",
+        "ppg_score_ascent: step 5/5",
+    ]
+    norms = [float(ln.split("= ")[1]) for ln in lines]
+    want = [
+        float(jnp.sqrt(sum(jnp.sum(v[i] ** 2) for v in jax.tree.leaves(loud.scores))))
+        for i in (1, 3, 4)
+    ]
+    np.testing.assert_allclose(norms, want, rtol=1e-4)
+    jax.tree.map(np.testing.assert_array_equal, loud.params, quiet.params)
+    with pytest.raises(ValueError, match="progress must be an int >= 0"):
+        smc.ppg_score_ascent(
+            jr.key(0), model, params, ys, optax.sgd(0.1), progress=-1, **kw
+        )
+
+
 def test_learning_errors():
     model, params, ys = reference()
     with pytest.raises(
