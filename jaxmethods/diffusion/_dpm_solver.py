@@ -228,7 +228,7 @@ def _multi(x, ms, cps, ct, order, algorithm, solver_type):
     # h^2 m'' coefficient is the Taylor one: half the second-derivative term,
     # so it converges at order 2. "taylor" uses the full term (order 3).
     d2 = (d1_0 - d1_1) / (r0 + r1)
-    if solver_type == "taylor":
+    if solver_type == "taylor":  # not "heun" (diffusers_compat, see _run_diffusers)
         d2 = 2.0 * d2
     if pp:
         phi_2 = phi_1 / h + 1.0
@@ -632,8 +632,11 @@ def _run_diffusers(
     grid_t = jnp.asarray((ts + 1.0) / n)
     grid = _coef(schedule, grid_t)
     orders = diffusers_orders(steps, order)
+    # diffusers' "heun" is the Taylor form at order 2 but keeps the official
+    # (halved second-derivative) 3M formula: internal solver type "heun".
+    stype = "heun" if solver_type == "taylor" else solver_type
     if orders:  # steps - 1 multistep steps, then the jump to sigma = 0
-        x = _run_multistep(model, x, grid, orders, algorithm, solver_type)
+        x = _run_multistep(model, x, grid, orders, algorithm, stype)
     return data_model(x, grid.at(steps - 1)), grid_t, orders
 
 
@@ -1011,6 +1014,8 @@ def dpm_solver_sample(
             schedule, the ``steps < 15`` lower-order rule, and a final
             first-order jump to sigma = 0 (the last step returns the data
             prediction; ``t_end`` is ignored). Multistep only.
+            ``solver_type`` ``"dpmsolver"``/``"taylor"`` are diffusers'
+            ``"midpoint"``/``"heun"`` (whose 3M keeps the official formula).
 
     Returns:
         ``(x_0, info)``: the sample at ``t_end`` and a :class:`DPMSolverInfo`.
