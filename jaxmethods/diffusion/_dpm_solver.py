@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from ._schedules import VPSchedule, time_steps
+from ._schedules import VPSchedule, check_schedule, time_steps
 
 
 ALGORITHMS = ("dpmsolver++", "dpmsolver")
@@ -803,10 +803,7 @@ def _sample(
         return time_steps(schedule, n, kind=skip_type, t_start=t_start, t_end=t_end)
 
     _check_sampler_args(fn, method, algorithm, skip_type, solver_type, order, steps)
-    if not isinstance(schedule, VPSchedule):
-        raise TypeError(
-            f"{fn}: schedule must be a VPSchedule, got {type(schedule).__name__}"
-        )
+    check_schedule(fn, schedule)
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{fn}: x must be a floating array, got {x.dtype}")
@@ -1047,10 +1044,7 @@ def dpm_solver_sample(
         arXiv:2211.01095, 2022.
     """
     fn = "dpm_solver_sample"
-    if not isinstance(schedule, VPSchedule):
-        raise TypeError(
-            f"{fn}: schedule must be a VPSchedule, got {type(schedule).__name__}"
-        )
+    check_schedule(fn, schedule)
     t0 = schedule.T if t_start is None else t_start
     t1 = schedule.t_eps if t_end is None else t_end
     if isinstance(t0, (int, float)) and isinstance(t1, (int, float)) and not t1 < t0:
@@ -1139,10 +1133,7 @@ def dpm_solver_inverse(
         arXiv:2211.01095, 2022.
     """
     fn = "dpm_solver_inverse"
-    if not isinstance(schedule, VPSchedule):
-        raise TypeError(
-            f"{fn}: schedule must be a VPSchedule, got {type(schedule).__name__}"
-        )
+    check_schedule(fn, schedule)
     if method == "adaptive":
         raise ValueError(f"{fn}: method='adaptive' is not supported for inversion")
     t0 = schedule.t_eps if t_start is None else t_start

@@ -41,19 +41,12 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._internal.checks import check_size
 from ._dpm_solver import DPMSolverInfo
-from ._schedules import VPSchedule, time_steps
+from ._schedules import VPSchedule, check_schedule, time_steps
 
 
 EpsFn = Callable[[Array, Array], Array]
 
 _SKIP_TYPES = ("logSNR", "time_uniform", "time_quadratic", "karras")
-
-_REFS_V3 = """
-    References:
-        K. Zheng, C. Lu, J. Chen and J. Zhu, "DPM-Solver-v3: Improved diffusion
-        ODE solver with empirical model statistics", *NeurIPS* 2023.
-        arXiv:2310.13268.
-"""
 
 
 def _work_dtype(*dtypes) -> jnp.dtype:
@@ -446,10 +439,7 @@ def estimate_ems(
         arXiv:2310.13268.
     """
     fn = "estimate_ems"
-    if not isinstance(schedule, VPSchedule):
-        raise TypeError(
-            f"{fn}: schedule must be a VPSchedule, got {type(schedule).__name__}"
-        )
+    check_schedule(fn, schedule)
     check_size(fn, "n_grid", n_grid, minimum=1)
     check_size(fn, "n_probes", n_probes, minimum=1)
     check_size(fn, "batch_size", batch_size, minimum=1)
@@ -872,10 +862,7 @@ def dpm_solver_v3_sample(
         arXiv:2310.13268.
     """
     fn = "dpm_solver_v3_sample"
-    if not isinstance(schedule, VPSchedule):
-        raise TypeError(
-            f"{fn}: schedule must be a VPSchedule, got {type(schedule).__name__}"
-        )
+    check_schedule(fn, schedule)
     if not isinstance(ems, EMS):
         raise TypeError(f"{fn}: ems must be an EMS, got {type(ems).__name__}")
     if not isinstance(order, int) or isinstance(order, bool) or order not in (1, 2, 3):

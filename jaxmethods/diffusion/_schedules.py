@@ -563,3 +563,11 @@ def time_steps(
         r0, r1 = jnp.exp(-l0 / rho), jnp.exp(-l1 / rho)
         t = schedule.inverse_lambda(-rho * jnp.log(r0 + u * (r1 - r0)))
     return t.at[0].set(t_start).at[n].set(t_end)
+
+
+def check_schedule(fn: str, schedule: object) -> None:
+    """Raise a ``TypeError`` naming ``fn`` unless ``schedule`` is a VPSchedule."""
+    if not isinstance(schedule, VPSchedule):
+        raise TypeError(
+            f"{fn}: schedule must be a VPSchedule, got {type(schedule).__name__}"
+        )
