@@ -8,6 +8,8 @@ Subpackages:
 - [`jaxmethods.qmc`][]: randomized low-discrepancy point sets (QMCPy).
 - [`jaxmethods.smc`][]: particle filtering, smoothing and PaRIS particle Gibbs.
 - [`jaxmethods.diffusion`][]: DPM-Solver and DPM-Solver++ samplers.
+- [`jaxmethods.interpolants`][]: stochastic interpolants: flows and
+  diffusions, their losses, samplers and likelihoods (P18).
 - [`jaxmethods.discrete`][]: discrete (masked) diffusion and RADD.
 - [`jaxmethods.longconv`][]: long convolutions for sequence models (P12).
 - [`jaxmethods.quant`][]: 4-bit weight quantization (P26).

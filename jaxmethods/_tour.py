@@ -23,6 +23,7 @@ _TOUR_MODULES = (
     "jaxmethods.qmc._tour",
     "jaxmethods.smc._tour",
     "jaxmethods.diffusion._tour",
+    "jaxmethods.interpolants._tour",
     "jaxmethods.discrete._tour",
     "jaxmethods.longconv._tour",
     "jaxmethods.quant._tour",

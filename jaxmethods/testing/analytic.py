@@ -15,7 +15,12 @@ testing diffusion samplers:
   closed-form probability-flow ODE flow for Gaussian data;
 - [`pf_ode_reference`][jaxmethods.testing.analytic.pf_ode_reference]: the
   probability-flow ODE of any ``eps_fn`` solved with diffrax's Dopri8 at
-  tight tolerances in float64.
+  tight tolerances in float64;
+- [`GaussianMixtureInterpolant`][jaxmethods.testing.analytic.GaussianMixtureInterpolant]
+  and [`interpolant_flow_map`][jaxmethods.testing.analytic.interpolant_flow_map]:
+  the exact density, velocity, score and denoiser of a Gaussian-mixture target
+  under any stochastic interpolant (P18), and the exact flow for a Gaussian
+  target.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._internal.bits import default_float, x64_enabled
 from ..diffusion._schedules import VPSchedule
+from ..interpolants._core import Interpolant
 
 
 __all__ = ["GaussianMixture", "pf_ode_reference", "gaussian_flow_map"]
@@ -393,6 +399,22 @@ def gaussian_flow_map(
     return a_t * mu + jnp.sqrt(v_t / v_s) * (x_s - a_s * mu)
 
 
+class _PFODELambdaField(eqx.Module):
+    """The PF-ODE in lambda; the model and schedule come in ``args``.
+
+    A module without fields, so diffrax's compiled solve is reused across
+    calls with the same model and schedule structure (a fresh closure per
+    call made every call recompile).
+    """
+
+    def __call__(self, lam, x, args):
+        eps_fn, schedule = args
+        t = schedule.inverse_lambda(lam)
+        sigma2 = jax.nn.sigmoid(-2.0 * lam)
+        eps = jnp.asarray(eps_fn(x, t)).astype(x.dtype)
+        return sigma2 * x - jnp.sqrt(sigma2) * eps
+
+
 def pf_ode_reference(
     eps_fn: Callable[[Array, Array], Array],
     schedule: VPSchedule,
@@ -475,21 +497,320 @@ def pf_ode_reference(
     lam0 = schedule.lambda_(jnp.asarray(t0, dtype=jnp.float64))
     lam1 = schedule.lambda_(jnp.asarray(t1, dtype=jnp.float64))
 
-    def vector_field(lam, x, args):
-        t = schedule.inverse_lambda(lam)
-        sigma2 = jax.nn.sigmoid(-2.0 * lam)
-        eps = jnp.asarray(eps_fn(x, t)).astype(x.dtype)
-        return sigma2 * x - jnp.sqrt(sigma2) * eps
-
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(vector_field),
+        diffrax.ODETerm(_PFODELambdaField()),
         diffrax.Dopri8(),
         t0=lam0,
         t1=lam1,
         dt0=None,
         y0=x_T,
+        args=(eps_fn, schedule),
         saveat=diffrax.SaveAt(t1=True),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
     )
     return cast(Array, sol.ys)[-1]
+
+
+# ---------------------------------------------------------------------------
+# Stochastic interpolants (P18): exact fields of a Gaussian-mixture target.
+# ---------------------------------------------------------------------------
+
+
+__all__ += ["GaussianMixtureInterpolant", "interpolant_flow_map"]
+
+
+class GaussianMixtureInterpolant(eqx.Module):
+    r"""Exact interpolant fields for a Gaussian-mixture target and a Gaussian base.
+
+    Target $x_1 \sim \sum_k w_k \mathcal N(\mu_k, c_k^2 I_D)$ (``mixture``),
+    base $x_0 \sim \mathcal N(0, I_D)$ independent of $x_1$ (for a
+    ``mirror`` path $\alpha = 0$, so the base is the mixture itself), and
+    $z \sim \mathcal N(0, I_D)$. Given component $k$, the interpolant
+    $x_t = \alpha x_0 + \beta x_1 + \gamma z$ is $\mathcal N(\beta\mu_k, V_k
+    I)$ with $V_k = \alpha^2 + \beta^2 c_k^2 + \gamma^2$, so with the
+    responsibilities $r_k \propto w_k\mathcal N(x; \beta\mu_k, V_k I)$
+    (log-sum-exp stable):
+
+    $$\rho_t(x) = \sum_k w_k \mathcal N(x; \beta\mu_k, V_k I), \qquad
+    s = -\sum_k r_k \frac{x - \beta\mu_k}{V_k}, \qquad
+    b = \sum_k r_k\Bigl[\dot\beta\mu_k + \frac{\dot V_k}{2V_k}(x - \beta\mu_k)
+    \Bigr],$$
+
+    with $\frac12\dot V_k = \alpha\dot\alpha + \beta\dot\beta c_k^2 +
+    \gamma\dot\gamma$ (analytic: finite at $t \in \{0, 1\}$), and, with the
+    latent coefficient $\sigma$ of
+    :meth:`jaxmethods.interpolants.Interpolant.latent_coeffs`,
+    $v = b + \sigma\dot\sigma\, s$ and $\eta = -\sigma s$. These are the
+    exact minimisers of the losses of :mod:`jaxmethods.interpolants`.
+
+    Every method takes ``x`` of shape `(*batch, D)` and ``t`` a scalar or of
+    shape `(*batch)`, so ``field.b`` is a model ``b_fn(x, t)`` for
+    :func:`jaxmethods.interpolants.pf_ode_sample` as it is. All are
+    differentiable in ``x``, ``t`` (inside $(0, 1)$) and the mixture's
+    parameters; each costs $O(KD)$ per point.
+
+    Args:
+        mixture: the target :class:`GaussianMixture`.
+        interpolant: the :class:`jaxmethods.interpolants.Interpolant`.
+
+    Attributes:
+        mixture: the target.
+        interpolant: the interpolant.
+
+    Raises:
+        TypeError: ``interpolant`` is not an ``Interpolant`` or ``mixture``
+            not a ``GaussianMixture``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jaxmethods.interpolants import Interpolant
+        >>> from jaxmethods.testing.analytic import (GaussianMixture,
+        ...     GaussianMixtureInterpolant)
+        >>> gmm = GaussianMixture(jnp.array([0.2, 0.5, 0.3]),
+        ...     jnp.array([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]]),
+        ...     jnp.array([0.3, 0.5, 0.2]))
+        >>> field = GaussianMixtureInterpolant(gmm, Interpolant.linear())
+        >>> b = field.b(jnp.array([0.3, -0.2]), 0.0)   # E[x1] - x / 2
+        >>> [round(float(v), 4) for v in b]
+        [0.45, -0.15]
+
+    References:
+        M. S. Albergo, N. M. Boffi, E. Vanden-Eijnden, "Stochastic
+        Interpolants: A Unifying Framework for Flows and Diffusions",
+        arXiv:2303.08797, 2023.
+    """
+
+    mixture: GaussianMixture
+    interpolant: Interpolant
+
+    def __check_init__(self):
+        fn = "GaussianMixtureInterpolant"
+        if not isinstance(self.mixture, GaussianMixture):
+            raise TypeError(
+                f"{fn}: mixture must be a GaussianMixture, got "
+                f"{type(self.mixture).__name__}"
+            )
+        if not isinstance(self.interpolant, Interpolant):
+            raise TypeError(
+                f"{fn}: interpolant must be an Interpolant, got "
+                f"{type(self.interpolant).__name__}"
+            )
+
+    def _point(self, x: Array, t: Array) -> dict[str, Array]:
+        """Every field at one point ``x`` of shape `(D,)` and a scalar ``t``."""
+        interp = self.interpolant
+        alpha, alpha_dot, beta, beta_dot, gamma, gg = interp.coeffs(t)
+        sig, _, ssd = interp.latent_coeffs(t)
+        aad = ssd if interp.is_one_sided else alpha * alpha_dot
+        dt = x.dtype
+        means = self.mixture.means.astype(dt)
+        c2 = self.mixture.stds.astype(dt) ** 2
+        var = alpha**2 + beta**2 * c2 + gamma**2
+        half_vdot = aad + beta * beta_dot * c2 + gg
+        diff = x[None, :] - beta * means
+        sq = jnp.sum(diff**2, axis=-1)
+        d = x.shape[0]
+        logn = -0.5 * sq / var - 0.5 * d * (_LOG_2PI + jnp.log(var))
+        logits = jnp.log(self.mixture.weights.astype(dt)) + logn
+        r = jax.nn.softmax(logits)
+        s = -jnp.sum((r / var)[:, None] * diff, axis=0)
+        b = jnp.sum(
+            r[:, None] * (beta_dot * means + (half_vdot / var)[:, None] * diff), axis=0
+        )
+        return {
+            "logpdf": jax.nn.logsumexp(logits),
+            "s": s,
+            "b": b,
+            "v": b + ssd * s,
+            "eta": -sig * s,
+        }
+
+    def _apply(self, name: str, x, t) -> Array:
+        fn = f"GaussianMixtureInterpolant.{name}"
+        x = jnp.asarray(x)
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            x = x.astype(self.mixture.means.dtype)
+        d = self.mixture.means.shape[1]
+        if x.ndim < 1 or x.shape[-1] != d:
+            raise ValueError(f"{fn}: x must have shape (*batch, {d}), got {x.shape}")
+        t = jnp.asarray(t)
+        if not jnp.issubdtype(t.dtype, jnp.floating):
+            t = t.astype(x.dtype)
+        t = t.astype(x.dtype)
+        batch = x.shape[:-1]
+        if t.ndim and t.shape != batch:
+            raise ValueError(
+                f"{fn}: t must be a scalar or have the batch shape {batch}, got "
+                f"{t.shape}"
+            )
+        return _interpolant_field(self, name, x, t)
+
+    def logpdf(
+        self, x: Float[ArrayLike, "*batch D"], t: Float[ArrayLike, "*tb"] | float
+    ) -> Float[Array, "*batch"]:
+        r"""$\log\rho_t(x)$, the exact log-density of the interpolant.
+
+        Args:
+            x: points, shape `(*batch, D)`.
+            t: time in $[0, 1]$, a scalar or of shape `(*batch)`.
+
+        Returns:
+            Log-densities, shape `(*batch)`.
+
+        References:
+            M. S. Albergo et al., "Stochastic Interpolants", arXiv:2303.08797.
+        """
+        return self._apply("logpdf", x, t)
+
+    def b(
+        self, x: Float[ArrayLike, "*batch D"], t: Float[ArrayLike, "*tb"] | float
+    ) -> Float[Array, "*batch D"]:
+        r"""The velocity $b(t, x) = \mathbb E[\dot x_t \mid x_t = x]$.
+
+        Args:
+            x: points, shape `(*batch, D)`.
+            t: time in $[0, 1]$, a scalar or of shape `(*batch)`.
+
+        Returns:
+            $b$, shape `(*batch, D)`.
+
+        References:
+            M. S. Albergo et al., "Stochastic Interpolants", arXiv:2303.08797.
+        """
+        return self._apply("b", x, t)
+
+    def v(
+        self, x: Float[ArrayLike, "*batch D"], t: Float[ArrayLike, "*tb"] | float
+    ) -> Float[Array, "*batch D"]:
+        r"""$v = b + \sigma\dot\sigma\,s$, the minimiser of ``loss_v``.
+
+        Args:
+            x: points, shape `(*batch, D)`.
+            t: time in $[0, 1]$, a scalar or of shape `(*batch)`.
+
+        Returns:
+            $v$, shape `(*batch, D)`.
+
+        References:
+            M. S. Albergo et al., "Stochastic Interpolants", arXiv:2303.08797.
+        """
+        return self._apply("v", x, t)
+
+    def s(
+        self, x: Float[ArrayLike, "*batch D"], t: Float[ArrayLike, "*tb"] | float
+    ) -> Float[Array, "*batch D"]:
+        r"""The score $s(t, x) = \nabla_x\log\rho_t(x)$.
+
+        Args:
+            x: points, shape `(*batch, D)`.
+            t: time in $[0, 1]$, a scalar or of shape `(*batch)`.
+
+        Returns:
+            $s$, shape `(*batch, D)`.
+
+        References:
+            M. S. Albergo et al., "Stochastic Interpolants", arXiv:2303.08797.
+        """
+        return self._apply("s", x, t)
+
+    def eta(
+        self, x: Float[ArrayLike, "*batch D"], t: Float[ArrayLike, "*tb"] | float
+    ) -> Float[Array, "*batch D"]:
+        r"""The denoiser $\eta = \mathbb E[\zeta \mid x_t = x] = -\sigma s$.
+
+        Paper sign: $\zeta$ is $z$ (two-sided) or $x_0$ (one-sided).
+
+        Args:
+            x: points, shape `(*batch, D)`.
+            t: time in $[0, 1]$, a scalar or of shape `(*batch)`.
+
+        Returns:
+            $\eta$, shape `(*batch, D)`.
+
+        References:
+            M. S. Albergo et al., "Stochastic Interpolants", arXiv:2303.08797.
+        """
+        return self._apply("eta", x, t)
+
+
+@eqx.filter_jit
+def _interpolant_field(
+    field: GaussianMixtureInterpolant, name: str, x: Array, t: Array
+) -> Array:
+    """One field of ``field`` on a batch, as one compiled program (fast eagerly)."""
+    d = x.shape[-1]
+    batch = x.shape[:-1]
+    tb = jnp.broadcast_to(t, batch).reshape(-1)
+    out = jax.vmap(lambda xi, ti: field._point(xi, ti)[name])(x.reshape(-1, d), tb)
+    return out.reshape(batch + out.shape[1:])
+
+
+def interpolant_flow_map(
+    mean: Float[ArrayLike, " D"],
+    std: ArrayLike,
+    interpolant: Interpolant,
+    x_s: Float[ArrayLike, "*batch D"],
+    s: ArrayLike,
+    t: ArrayLike,
+) -> Float[Array, "*batch D"]:
+    r"""Exact PF-ODE flow map of an interpolant from ``s`` to ``t``, Gaussian target.
+
+    For the target $\mathcal N(m, c^2 I)$ and the base $\mathcal N(0, I)$
+    (independent), $\rho_t = \mathcal N(\beta_t m, V_t I)$ with $V_t =
+    \alpha_t^2 + \beta_t^2 c^2 + \gamma_t^2$, the velocity $b = \dot\beta m +
+    \frac{\dot V}{2V}(x - \beta m)$ is affine, and the ODE moves every point
+    along
+
+    $$X_t = \beta_t m + \sqrt{V_t / V_s}\,(X_s - \beta_s m)$$
+
+    in either time direction. Differentiable in every argument.
+
+    Args:
+        mean: target mean $m$, shape `(D,)`.
+        std: target standard deviation $c \ge 0$ (scalar).
+        interpolant: the :class:`jaxmethods.interpolants.Interpolant`.
+        x_s: points at time ``s``, shape `(*batch, D)`.
+        s: start time in $[0, 1]$ (scalar).
+        t: end time in $[0, 1]$ (scalar).
+
+    Returns:
+        The points at time ``t``, shape `(*batch, D)`.
+
+    Raises:
+        ValueError: ``mean`` does not match the last axis of ``x_s``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jaxmethods.interpolants import Interpolant
+        >>> from jaxmethods.testing.analytic import interpolant_flow_map
+        >>> x1 = interpolant_flow_map(jnp.array([1.0, -0.5]), 0.3,
+        ...                           Interpolant.linear(), jnp.array([0.7, -1.3]),
+        ...                           0.0, 1.0)
+        >>> [round(float(v), 4) for v in x1]   # m + 0.3 x
+        [1.21, -0.89]
+
+    References:
+        M. S. Albergo, N. M. Boffi, E. Vanden-Eijnden, "Stochastic
+        Interpolants", arXiv:2303.08797, 2023.
+    """
+    x_s = jnp.asarray(x_s)
+    if not jnp.issubdtype(x_s.dtype, jnp.floating):
+        x_s = x_s.astype(default_float())
+    dt = x_s.dtype
+    mean = jnp.asarray(mean).astype(dt)
+    if x_s.ndim < 1 or mean.shape != x_s.shape[-1:]:
+        raise ValueError(
+            f"interpolant_flow_map: mean must have shape (D,) matching x_s "
+            f"{x_s.shape}, got {mean.shape}"
+        )
+    c2 = jnp.asarray(std).astype(dt) ** 2
+
+    def beta_var(u):
+        alpha, _, beta, _, gamma, _ = interpolant.coeffs(jnp.asarray(u).astype(dt))
+        return beta, alpha**2 + beta**2 * c2 + gamma**2
+
+    b_s, v_s = beta_var(s)
+    b_t, v_t = beta_var(t)
+    mu = jnp.broadcast_to(mean, x_s.shape)
+    return b_t * mu + jnp.sqrt(v_t / v_s) * (x_s - b_s * mu)
