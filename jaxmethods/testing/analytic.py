@@ -550,13 +550,9 @@ class GaussianMixtureInterpolant(eqx.Module):
     differentiable in ``x``, ``t`` (inside $(0, 1)$) and the mixture's
     parameters; each costs $O(KD)$ per point.
 
-    Args:
+    Attributes:
         mixture: the target :class:`GaussianMixture`.
         interpolant: the :class:`jaxmethods.interpolants.Interpolant`.
-
-    Attributes:
-        mixture: the target.
-        interpolant: the interpolant.
 
     Raises:
         TypeError: ``interpolant`` is not an ``Interpolant`` or ``mixture``
