@@ -13,6 +13,7 @@ import pytest
 from jaxmethods.diffusion import VPSchedule, dpm_solver_sample
 from jaxmethods.interpolants import (
     Interpolant,
+    b_from_v_s,
     log_likelihood,
     pf_ode_sample,
     sde_sample,
@@ -403,3 +404,30 @@ def test_sde_endpoint_scores_are_never_used():
             )
         )
     )
+
+
+def test_sde_with_b_from_v_s_calls_the_score_once_per_step():
+    # b = b_from_v_s(v, s, interp) with the same s: the drift v + (eps - ss')s
+    # needs one score call per step, and gives the unfused result.
+    calls = {"v": 0, "s": 0}
+
+    def counted(name, f):
+        def tick():
+            calls[name] += 1
+
+        def g(x, t):
+            jax.debug.callback(tick)
+            return f(x, t)
+
+        return g
+
+    interp = Interpolant.linear()
+    v = counted("v", lambda x, t: -x + t[:, None])
+    s = counted("s", lambda x, t: -x / (1.0 + t[:, None]))
+    b = b_from_v_s(v, s, interp)
+    x0 = jnp.ones((4, 2))
+    fused = sde_sample(b, s, 0.5, x0, jr.key(0), n_steps=10)
+    jax.effects_barrier()
+    assert calls == {"v": 10, "s": 10}
+    unfused = sde_sample(lambda x, t: b(x, t), s, 0.5, x0, jr.key(0), n_steps=10)
+    assert_close(fused, unfused, rtol=1e-12, atol=1e-12)
