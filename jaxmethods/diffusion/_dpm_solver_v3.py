@@ -58,20 +58,45 @@ def _work_dtype(*dtypes) -> jnp.dtype:
     return work
 
 
-def _cumtrapz_exp(a: Array, x: Array, b: Array | None) -> Array:
+def _cumsum0(y: Array) -> Array:
+    """Cumulative sum along axis 0 as a sequential scan.
+
+    ``jnp.cumsum`` along a long axis is several times slower on CPU (120 ms
+    against 15 ms for a (1201, 3072) array), and the EMS integrals take five
+    of them per sampler call.
+    """
+
+    def step(c, r):
+        c = c + r
+        return c, c
+
+    return jax.lax.scan(step, jnp.zeros_like(y[0]), y)[1]
+
+
+def _cumtrapz_exp(a: Array | None, x: Array, b: Array | None) -> Array:
     r"""$y_n = \int_{x_0}^{x_n} b\,e^{a}\,dx$ by the trapezoid rule, $y_0 = 0$.
 
-    ``a`` and ``b`` have shape `(N + 1, *event)`, ``x`` shape `(N + 1,)`. The
-    exponent is shifted by its maximum over the grid before exponentiating
-    (the official ``weighted_cumsumexp_trapezoid``).
+    ``a`` and ``b`` have shape `(N + 1, *event)` (``None``: $a = 0$,
+    $b = 1$), ``x`` shape `(N + 1,)`. The exponent is shifted by its maximum
+    over the grid before exponentiating (the official
+    ``weighted_cumsumexp_trapezoid``).
     """
-    x = x.reshape(x.shape + (1,) * (a.ndim - 1))
-    a_max = jnp.max(a, axis=0, keepdims=True)
-    tmp = jnp.exp(a - a_max)
-    if b is not None:
-        tmp = b * tmp
+    ref = b if a is None else a
+    assert ref is not None
+    x = x.reshape(x.shape + (1,) * (ref.ndim - 1))
+    if a is None:
+        assert b is not None
+        tmp, scale = b, None
+    else:
+        a_max = jnp.max(a, axis=0, keepdims=True)
+        tmp = jnp.exp(a - a_max)
+        if b is not None:
+            tmp = b * tmp
+        scale = jnp.exp(a_max)
     seg = 0.5 * (x[1:] - x[:-1]) * (tmp[1:] + tmp[:-1])
-    out = jnp.cumsum(seg, axis=0) * jnp.exp(a_max)
+    out = _cumsum0(seg)
+    if scale is not None:
+        out = out * scale
     return jnp.concatenate([jnp.zeros_like(out[:1]), out], axis=0)
 
 
@@ -311,9 +336,8 @@ class EMS(eqx.Module):
             K. Zheng, C. Lu, J. Chen and J. Zhu, "DPM-Solver-v3", *NeurIPS*
             2023. arXiv:2310.13268.
         """
-        zero = jnp.zeros_like(self.l)
-        L = _cumtrapz_exp(zero, self.lambdas, self.l)
-        S = _cumtrapz_exp(zero, self.lambdas, self.s)
+        L = _cumtrapz_exp(None, self.lambdas, self.l)
+        S = _cumtrapz_exp(None, self.lambdas, self.s)
         I = _cumtrapz_exp(L + S, self.lambdas, None)  # noqa: E741
         B = _cumtrapz_exp(-S, self.lambdas, self.b)
         C = _cumtrapz_exp(L + S, self.lambdas, B)
@@ -629,29 +653,41 @@ class _Tables(eqx.Module):
 
 def _exp_coefficients(integ, lambdas, idx, n_max):
     r"""$E[k, n-1] = \int_{\lambda_{i_k}}^{\lambda_{i_{k+1}}} e^{A - A_{i_k}}
-    (\lambda - \lambda_{i_k})^n / n!\,d\lambda$, $A = L + S$, trapezoid."""
+    (\lambda - \lambda_{i_k})^n / n!\,d\lambda$, $A = L + S$, trapezoid.
+
+    One pass over the grid: every grid interval belongs to one sampling step
+    (the steps' index ranges tile the grid between ``idx[0]`` and
+    ``idx[-1]``), its trapezoid terms are summed per step with
+    ``segment_sum``, and the exponent is shifted by its maximum over each
+    step's points (``segment_max``), as the official per-slice computation
+    does. Cost O(N * event * n_max), independent of the number of steps.
+    """
     a_all = integ.L + integ.S
     nd = a_all.ndim - 1
-    grid = jnp.arange(lambdas.shape[0], dtype=jnp.int32)
-    lam_b = lambdas.reshape(-1, *(1,) * nd)
-    seg_dx = 0.5 * (lam_b[1:] - lam_b[:-1])
+    n_steps = idx.shape[0] - 1
+    j = jnp.arange(lambdas.shape[0] - 1, dtype=idx.dtype)
+    valid = (j >= idx[0]) & (j < idx[-1])
+    seg = jnp.clip(jnp.searchsorted(idx, j, side="right") - 1, 0, n_steps - 1)
+    start = idx[seg]
 
-    def one(pair):
-        i_s, i_t = pair
-        inside = ((grid >= i_s) & (grid <= i_t)).reshape(-1, *(1,) * nd)
-        a = a_all - jax.lax.dynamic_index_in_dim(a_all, i_s, keepdims=True)
-        a_max = jnp.max(jnp.where(inside, a, -jnp.inf), axis=0, keepdims=True)
-        ex = jnp.where(inside, jnp.exp(a - a_max), 0.0)
-        seg_in = ((grid[:-1] >= i_s) & (grid[1:] <= i_t)).reshape(-1, *(1,) * nd)
-        dlam = lam_b - lambdas[i_s]
-        out = []
-        for n in range(1, n_max + 1):
-            w = ex * dlam**n / math.factorial(n)
-            seg = jnp.where(seg_in, seg_dx * (w[1:] + w[:-1]), 0.0)
-            out.append(jnp.sum(seg, axis=0) * jnp.exp(a_max[0]))
-        return jnp.stack(out)
+    def col(v):
+        return v.reshape(-1, *(1,) * nd)
 
-    return jax.lax.map(one, (idx[:-1], idx[1:]))
+    a_s = a_all[start]
+    a_lo, a_hi = a_all[:-1] - a_s, a_all[1:] - a_s
+    top = jnp.where(col(valid), jnp.maximum(a_lo, a_hi), -jnp.inf)
+    seg_max = jax.ops.segment_max(top, seg, num_segments=n_steps)
+    shift = seg_max[seg]
+    e_lo, e_hi = jnp.exp(a_lo - shift), jnp.exp(a_hi - shift)
+    lam_s = lambdas[start]
+    d_lo, d_hi = col(lambdas[:-1] - lam_s), col(lambdas[1:] - lam_s)
+    half_dx = col(0.5 * (lambdas[1:] - lambdas[:-1]))
+    out = []
+    for n in range(1, n_max + 1):
+        w = half_dx * (e_lo * d_lo**n + e_hi * d_hi**n) / math.factorial(n)
+        w = jnp.where(col(valid), w, 0.0)
+        out.append(jax.ops.segment_sum(w, seg, num_segments=n_steps))
+    return jnp.stack(out, axis=1) * jnp.exp(seg_max)[:, None]
 
 
 def _update(tab: _Tables, k, pts, x_s, xs, eps, derivs_w):
