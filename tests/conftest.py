@@ -1,7 +1,6 @@
 """Shared pytest configuration: float64 oracles, strict promotion, key fixture."""
 
 import itertools
-import os
 
 import jax
 import jax.random as jr
@@ -11,15 +10,6 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
-
-# With pytest-xdist, give each worker its own persistent compilation cache
-# (a subfolder of JAX_COMPILATION_CACHE_DIR): two CI runs on 2026-11-29 lost
-# a worker to a crash inside jax's cache read (compilation_cache.py,
-# get_executable_and_time) while both workers shared one folder.
-_cache = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-_worker = os.environ.get("PYTEST_XDIST_WORKER")
-if _cache and _worker:
-    jax.config.update("jax_compilation_cache_dir", os.path.join(_cache, _worker))
 
 
 @pytest.fixture

@@ -53,6 +53,15 @@ def _check_order(fn: str, order: Any, allowed=(1, 2, 3)) -> None:
         raise ValueError(f"{fn}: order must be one of {allowed}, got {order!r}")
 
 
+def _work_dtype(*dtypes) -> jnp.dtype:
+    """The solver's working dtype: the default float, or a wider input dtype."""
+    work = jnp.dtype(jnp.result_type(float))
+    for d in dtypes:
+        if jnp.issubdtype(d, jnp.floating) and jnp.dtype(d).itemsize > work.itemsize:
+            work = jnp.dtype(d)
+    return work
+
+
 # ----------------------------------------------------------------- coefficients
 
 
@@ -810,9 +819,7 @@ def _sample(
     # The solver combines states in the schedule's (default float) precision,
     # e.g. float64 under x64 even for float32 data; the model sees x's dtype.
     in_dtype = x.dtype
-    work = jnp.dtype(jnp.result_type(float))
-    if in_dtype.itemsize > work.itemsize:
-        work = in_dtype
+    work = _work_dtype(in_dtype)
     x = x.astype(work)
     model = _make_model(eps_fn, algorithm, correcting_x0_fn, in_dtype)
     if diffusers_compat:

@@ -40,22 +40,17 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._internal.checks import check_size
-from ._dpm_solver import DPMSolverInfo
+from ._dpm_solver import (
+    SKIP_TYPES,
+    DPMSolverInfo,
+    _check_choice,
+    _check_order,
+    _work_dtype,
+)
 from ._schedules import VPSchedule, check_schedule, time_steps
 
 
 EpsFn = Callable[[Array, Array], Array]
-
-_SKIP_TYPES = ("logSNR", "time_uniform", "time_quadratic", "karras")
-
-
-def _work_dtype(*dtypes) -> jnp.dtype:
-    """The default float, or a wider input dtype."""
-    work = jnp.dtype(jnp.result_type(float))
-    for d in dtypes:
-        if jnp.issubdtype(d, jnp.floating) and jnp.dtype(d).itemsize > work.itemsize:
-            work = jnp.dtype(d)
-    return work
 
 
 def _cumsum0(y: Array) -> Array:
@@ -901,16 +896,11 @@ def dpm_solver_v3_sample(
     check_schedule(fn, schedule)
     if not isinstance(ems, EMS):
         raise TypeError(f"{fn}: ems must be an EMS, got {type(ems).__name__}")
-    if not isinstance(order, int) or isinstance(order, bool) or order not in (1, 2, 3):
-        raise ValueError(f"{fn}: order must be one of (1, 2, 3), got {order!r}")
+    _check_order(fn, order)
     check_size(fn, "steps", steps, minimum=1)
     if steps < order:
         raise ValueError(f"{fn}: steps must be >= order = {order}, got {steps}")
-    if skip_type not in _SKIP_TYPES:
-        raise ValueError(
-            f"{fn}: unknown skip_type {skip_type!r}; expected one of "
-            + ", ".join(repr(c) for c in _SKIP_TYPES)
-        )
+    _check_choice(fn, "skip_type", skip_type, SKIP_TYPES)
     for name, v in (
         ("p_pseudo", p_pseudo),
         ("use_corrector", use_corrector),
