@@ -302,8 +302,13 @@ def finite_projection_dpp(
     With $K = QQ^\top$ ($Q$ of shape `(N, m)` with orthonormal columns),
     $P(S) = \det K_S$ for $|S| = m$. Item $i$ is drawn with probability
     $d_i/(m - t)$, $d$ the diagonal of the Schur complement of the items
-    drawn so far, which a rank-one (Cholesky-like) update keeps in $O(N)$
-    per step: $O(N m^2)$ in all from $Q$, $O(N m)$ per step from $K$.
+    drawn so far. From $Q$, $d_i = \lVert Q_i\rVert^2 - \lVert V Q_i
+    \rVert^2$ with $V$ an orthonormal basis (in $\mathbb{R}^m$) of the
+    selected rows, so a step costs one product $Q v$ ($O(Nm)$, shared by all
+    draws under ``vmap``, where it becomes one matrix product) and the
+    per-draw state is $O(N + m^2)$. From $K$, a rank-one (Cholesky-like)
+    update costs $O(Nt)$ at step $t$. Each index is one uniform, inverted
+    through block sums of $d$ and then the cumulative sum inside one block.
 
     Args:
         key: PRNG key.
@@ -369,46 +374,78 @@ def finite_projection_dpp(
             A = eqx.error_if(
                 A, bad, f"{fn}: K is not a symmetric projection of rank {m}"
             )
-        diag = jnp.diag(A)
+        return _kernel_chain(key, A, m)
+    m = A.shape[1]
+    if size is not None and size != m:
+        raise ValueError(f"{fn}: size={size} but Q has {m} columns")
+    if m > N:
+        raise ValueError(f"{fn}: Q of shape {A.shape} cannot have orthonormal columns")
+    if check:
+        dev = jnp.max(jnp.abs(A.T @ A - jnp.eye(m, dtype=A.dtype)))
+        A = eqx.error_if(A, dev > tol, f"{fn}: the columns of Q are not orthonormal")
+    return _features_chain(key, A)
 
-        def column(j):
-            return A[:, j]
-    else:
-        m = A.shape[1]
-        if size is not None and size != m:
-            raise ValueError(f"{fn}: size={size} but Q has {m} columns")
-        if m > N:
-            raise ValueError(
-                f"{fn}: Q of shape {A.shape} cannot have orthonormal columns"
-            )
-        if check:
-            dev = jnp.max(jnp.abs(A.T @ A - jnp.eye(m, dtype=A.dtype)))
-            A = eqx.error_if(
-                A, dev > tol, f"{fn}: the columns of Q are not orthonormal"
-            )
-        diag = jnp.sum(A * A, axis=-1)
 
-        def column(j):
-            return A @ A[j]
+# Block length of the two-level inverse CDF in the finite chain.
+_CDF_BLOCK = 128
 
-    # one uniform per step, inverted through the cumulative weights (a
-    # categorical draw would generate N Gumbel variables per step)
-    us = jr.uniform(key, (m,), A.dtype)
+
+def _draw_index(p: Array, u: Array) -> Array:
+    """Index ``i`` with ``P(i) = p_i / sum(p)`` from one uniform ``u`` (p >= 0).
+
+    Inverse CDF in two levels (a cumulative sum over block sums, then one
+    inside the chosen block): a cumulative sum over all of a long ``p`` is
+    slow on XLA:CPU. The result always has ``p_i > 0``, even when rounding
+    puts ``u`` past the end of the chosen block.
+    """
+    n = p.shape[0]
+    nb = -(-n // _CDF_BLOCK)
+    blocks = jnp.pad(p, (0, nb * _CDF_BLOCK - n)).reshape(nb, _CDF_BLOCK)
+    bcdf = jnp.cumsum(jnp.sum(blocks, axis=1))
+    target = u * bcdf[-1]
+    b = jnp.minimum(jnp.searchsorted(bcdf, target, side="right"), nb - 1)
+    before = jnp.where(b > 0, bcdf[jnp.maximum(b - 1, 0)], 0)
+    row = blocks[b]
+    lane = jnp.arange(_CDF_BLOCK, dtype=jnp.int32)
+    j = jnp.sum(jnp.cumsum(row) <= target - before, dtype=jnp.int32)
+    last = jnp.max(jnp.where(row > 0, lane, 0))
+    return (b * _CDF_BLOCK + jnp.minimum(j, last)).astype(jnp.int32)
+
+
+def _features_chain(key: PRNGKeyArray, Q: Array) -> Array:
+    N, m = Q.shape
+    us = jr.uniform(key, (m,), Q.dtype)
+
+    def body(t, s):
+        d2, V, sel = s
+        j = _draw_index(jnp.maximum(d2, 0), us[t])
+        # new direction: Q_j minus its projection on the selected rows' span
+        # (twice, for orthogonality in floating point)
+        r = Q[j] - V.T @ (V @ Q[j])
+        r = r - V.T @ (V @ r)
+        v = r / jnp.linalg.norm(r)
+        c = Q @ v  # the Cholesky column of K = Q Q^T, without forming it
+        d2 = (d2 - c * c).at[j].set(0)
+        return d2, V.at[t].set(v), sel.at[t].set(j)
+
+    init = (jnp.sum(Q * Q, -1), jnp.zeros((m, m), Q.dtype), jnp.zeros((m,), jnp.int32))
+    return lax.fori_loop(0, m, body, init)[2]
+
+
+def _kernel_chain(key: PRNGKeyArray, K: Array, m: int) -> Array:
+    N = K.shape[0]
+    us = jr.uniform(key, (m,), K.dtype)
 
     def body(t, s):
         d2, C, sel = s
         p = jnp.maximum(d2, 0)
-        cp = jnp.cumsum(p)
-        # first i with cp[i] > u * total, so that p[i] > 0
-        j = jnp.minimum(jnp.searchsorted(cp, us[t] * cp[-1], side="right"), N - 1)
-        c = (column(j) - C @ C[j]) / jnp.sqrt(p[j])
-        C = C.at[:, t].set(c)
+        j = _draw_index(p, us[t])
+        c = (K[j] - C @ C[j]) / jnp.sqrt(p[j])  # K is symmetric: row j
         d2 = (d2 - c * c).at[j].set(0)
-        return d2, C, sel.at[t].set(j.astype(jnp.int32))
+        return d2, C.at[:, t].set(c), sel.at[t].set(j)
 
-    init = (diag, jnp.zeros((N, m), A.dtype), jnp.zeros((m,), jnp.int32))
-    _, _, sel = lax.fori_loop(0, m, body, init)
-    return sel
+    init = (jnp.diag(K), jnp.zeros((N, m), K.dtype), jnp.zeros((m,), jnp.int32))
+    return lax.fori_loop(0, m, body, init)[2]
 
 
 def volume_rescaled(
