@@ -12,6 +12,20 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop jax's compiled programs after each test module.
+
+    Every XLA:CPU executable keeps memory mappings for its code; a worker
+    that ran a few hundred tests held over 20,000 of them and, near the
+    kernel's limit (``vm.max_map_count``, 65,530 by default), crashed inside
+    a compilation (segfault or abort). Clearing jax's caches per module keeps
+    the count bounded; programs shared across modules compile again.
+    """
+    yield
+    jax.clear_caches()
+
+
 @pytest.fixture
 def getkey():
     """Return a function that hands out a fresh, deterministic key per call."""
