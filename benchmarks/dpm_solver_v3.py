@@ -101,6 +101,8 @@ V3_NOC = "v3, no corrector"
 V3_NOLOF = "v3, lower_order_final=False"
 UNIPC = "UniPC-style (degenerate EMS + corrector)"
 DEG_NOC = "v3, degenerate EMS, no corrector"
+V3_SDE = "v3, paper settings (ScoreSDE CIFAR-10 script)"
+V3_EDM = "v3, paper settings (EDM CIFAR-10 script)"
 PP3 = "DPM-Solver++ 3M (official)"
 PP3T = "DPM-Solver++ 3M (taylor)"
 PP2 = "DPM-Solver++ 2M"
@@ -111,13 +113,39 @@ METHODS = (
     (V3_NOCP, "v3", "probes", (("c_pseudo", False),)),
     (V3_NOC, "v3", "probes", (("use_corrector", False),)),
     (V3_NOLOF, "v3", "probes", (("lower_order_final", False),)),
+    (V3_SDE, "v3", "probes", "score_sde"),
+    (V3_EDM, "v3", "probes", "edm"),
     (UNIPC, "v3", "degenerate", ()),
     (DEG_NOC, "v3", "degenerate", (("use_corrector", False),)),
     (PP3, "pp", None, (("order", 3),)),
     (PP3T, "pp", None, (("order", 3), ("solver_type", "taylor"))),
     (PP2, "pp", None, (("order", 2),)),
 )
-DIGITS_METHODS = (V3, V3_NOCP, V3_NOC, UNIPC, PP3, PP3T, PP2)
+DIGITS_METHODS = (V3, V3_NOCP, V3_NOC, V3_SDE, V3_EDM, UNIPC, PP3, PP3T, PP2)
+
+
+def paper_settings(script, steps):
+    """The flags the official experiment scripts pass for ``steps`` NFE.
+
+    ``codebases/score_sde/sample.sh``: pseudo predictor and no
+    ``lower_order_final`` at 5 steps, corrector up to 8 steps; ``codebases/
+    edm/sample.py``: pseudo predictor up to 5 steps, corrector up to 6. Both
+    always pass ``c_pseudo=False`` (the function's default is True).
+    """
+    if script == "score_sde":
+        return (
+            ("p_pseudo", steps <= 5),
+            ("lower_order_final", steps > 5),
+            ("use_corrector", steps <= 8),
+            ("c_pseudo", False),
+        )
+    return (
+        ("p_pseudo", steps <= 5),
+        ("use_corrector", steps <= 6),
+        ("c_pseudo", False),
+    )
+
+
 TIMED = (V3, V3_NOC, UNIPC, PP3, PP3T, PP2)
 
 
@@ -164,6 +192,8 @@ def sampler(label, eps_fn, ems_by_kind):
     if kind == "pp":
         return lambda x, steps: _pp(eps_fn, x, steps, kw)
     ems = ems_by_kind[ems_kind]
+    if isinstance(kw, str):  # per-NFE flags of an official script
+        return lambda x, steps: _v3(eps_fn, ems, x, steps, paper_settings(kw, steps))
     return lambda x, steps: _v3(eps_fn, ems, x, steps, kw)
 
 

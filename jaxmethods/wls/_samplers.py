@@ -306,9 +306,11 @@ def finite_projection_dpp(
     \rVert^2$ with $V$ an orthonormal basis (in $\mathbb{R}^m$) of the
     selected rows, so a step costs one product $Q v$ ($O(Nm)$, shared by all
     draws under ``vmap``, where it becomes one matrix product) and the
-    per-draw state is $O(N + m^2)$. From $K$, a rank-one (Cholesky-like)
-    update costs $O(Nt)$ at step $t$. Each index is one uniform, inverted
-    through block sums of $d$ and then the cumulative sum inside one block.
+    per-draw state is $O(N + m^2)$. From $K$, a greedy pivoted Cholesky
+    factor $C$ ($K = CC^\top$ with orthonormal columns, $O(Nm^2)$, computed
+    independently of the key and so once for all draws under ``vmap``)
+    takes the place of $Q$. Each index is one uniform, inverted through block
+    sums of $d$ and then the cumulative sum inside one block.
 
     Args:
         key: PRNG key.
@@ -374,7 +376,7 @@ def finite_projection_dpp(
             A = eqx.error_if(
                 A, bad, f"{fn}: K is not a symmetric projection of rank {m}"
             )
-        return _kernel_chain(key, A, m)
+        return _features_chain(key, _kernel_factor(A, m))
     m = A.shape[1]
     if size is not None and size != m:
         raise ValueError(f"{fn}: size={size} but Q has {m} columns")
@@ -432,20 +434,22 @@ def _features_chain(key: PRNGKeyArray, Q: Array) -> Array:
     return lax.fori_loop(0, m, body, init)[2]
 
 
-def _kernel_chain(key: PRNGKeyArray, K: Array, m: int) -> Array:
+def _kernel_factor(K: Array, m: int) -> Array:
+    """``C`` (N, m) with ``K = C C^T``: greedy pivoted Cholesky of a rank-m ``K``.
+
+    For a projection of rank ``m`` the factor has orthonormal columns, so it
+    can stand in for ``Q``. The pivots do not depend on any key, so under
+    ``vmap`` over keys the factor is computed once.
+    """
     N = K.shape[0]
-    us = jr.uniform(key, (m,), K.dtype)
 
     def body(t, s):
-        d2, C, sel = s
-        p = jnp.maximum(d2, 0)
-        j = _draw_index(p, us[t])
-        c = (K[j] - C @ C[j]) / jnp.sqrt(p[j])  # K is symmetric: row j
-        d2 = (d2 - c * c).at[j].set(0)
-        return d2, C.at[:, t].set(c), sel.at[t].set(j)
+        d2, C = s
+        j = jnp.argmax(d2)
+        c = (K[j] - C @ C[j]) / jnp.sqrt(d2[j])  # K is symmetric: row j
+        return (d2 - c * c).at[j].set(0), C.at[:, t].set(c)
 
-    init = (jnp.diag(K), jnp.zeros((N, m), K.dtype), jnp.zeros((m,), jnp.int32))
-    return lax.fori_loop(0, m, body, init)[2]
+    return lax.fori_loop(0, m, body, (jnp.diag(K), jnp.zeros((N, m), K.dtype)))[1]
 
 
 def volume_rescaled(

@@ -167,6 +167,17 @@ def test_finite_dpp_large_ground_set():
     assert np.max(np.abs(z)) < 5, np.max(np.abs(z))
 
 
+def test_finite_dpp_kernel_factor_shared_under_vmap():
+    # vmapped over keys with one kernel, the N x m factor is built once: no
+    # intermediate of shape (keys, N, m) or (keys, N, N) in the program
+    Q = np.linalg.qr(np.random.default_rng(3).standard_normal((40, 5)))[0]
+    K = jnp.asarray(Q @ Q.T)
+    f = jax.vmap(lambda k: wls.finite_projection_dpp(k, K, size=5), 0)
+    text = str(jax.make_jaxpr(f)(jr.split(jr.key(0), 3)))
+    assert "f64[3,40,5]" not in text and "f64[3,40,40]" not in text
+    assert "f64[40,5]" in text
+
+
 # --------------------------------------------------------- continuous DPP
 
 
