@@ -79,6 +79,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 
 from jaxmethods.diffusion import (  # noqa: E402
     EMS,
+    DPMSolverV3,
     VPSchedule,
     dpm_solver_sample,
     dpm_solver_v3_sample,
@@ -344,6 +345,7 @@ def bench_gmm(case, gmm, n, reps, nfes, n_seeds, big_k, rows, exact_jac=True):
                 "ms_batch1": best_of(f, (x[:1], 10), reps) * 1e3,
             },
         )
+    emit(rows, prebuilt_time_row(case, eps_fn, ems_by_kind["probes"], x, reps, scale))
 
     # Spread over EMS draws, and an EMS from many more samples.
     f_nfes = [k for k in nfes if k in MAIN_NFES]
@@ -528,6 +530,24 @@ def bench_digits(n, reps, nfes, num_steps, k_ems, rows):
                 "ms_batch1": best_of(f, (x[:1], 10), reps) * 1e3,
             },
         )
+    emit(rows, prebuilt_time_row(case, model, ems_by_kind["probes"], x, reps, scale))
+
+
+@eqx.filter_jit
+def _prebuilt(smp, eps_fn, x):
+    return smp(eps_fn, x)
+
+
+def prebuilt_time_row(case, eps_fn, ems, x, reps, scale):
+    """v3 (defaults) at NFE 10 with the tables built once (``DPMSolverV3``)."""
+    smp = DPMSolverV3(SCHED, ems, steps=10)
+    return {
+        "case": case,
+        "what": "time",
+        "method": V3 + ", prebuilt DPMSolverV3",
+        "ms_per_1k": best_of(_prebuilt, (smp, eps_fn, x), reps) * scale * 1e3,
+        "ms_batch1": best_of(_prebuilt, (smp, eps_fn, x[:1]), reps) * 1e3,
+    }
 
 
 # ----------------------------------------------------------------- report

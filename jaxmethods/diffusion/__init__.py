@@ -11,8 +11,9 @@
   :func:`multistep_update`, :func:`singlestep_orders`,
   :func:`multistep_orders`.
 - DPM-Solver-v3 (P13): :class:`EMS` (empirical model statistics, with
-  :class:`EMSIntegrals`), :func:`estimate_ems` and
-  :func:`dpm_solver_v3_sample`.
+  :class:`EMSIntegrals`), :func:`estimate_ems`,
+  :func:`dpm_solver_v3_sample`, and :class:`DPMSolverV3` (the same sampler
+  with its tables built once, for repeated calls).
 
 The exact Gaussian-mixture models and reference ODE solutions that the tests
 use are public in :mod:`jaxmethods.testing.analytic`.
@@ -30,6 +31,7 @@ from ._dpm_solver import (
 )
 from ._dpm_solver_v3 import (
     EMS as EMS,
+    DPMSolverV3 as DPMSolverV3,
     EMSIntegrals as EMSIntegrals,
     dpm_solver_v3_sample as dpm_solver_v3_sample,
     estimate_ems as estimate_ems,
@@ -62,4 +64,5 @@ __all__ = [
     "EMSIntegrals",
     "estimate_ems",
     "dpm_solver_v3_sample",
+    "DPMSolverV3",
 ]

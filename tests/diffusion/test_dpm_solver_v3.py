@@ -594,6 +594,64 @@ def test_without_x64_everything_runs_in_float32():
         assert float(jnp.max(jnp.abs(x[0] - want))) < 2e-3
 
 
+# ---------------------------------------------------------------- DPMSolverV3
+
+
+def test_prebuilt_sampler_matches_function_and_skips_the_tables():
+    _, eps_fn, x_T, *_ = gmm_setup()
+    ems = gaussian_ems(997)  # 998 grid points: a shape no table of 9 has
+    ems = eqx.tree_at(lambda e: e.s, ems, ems.s + 0.1)  # nonzero S, B paths
+    opts = dict(steps=8, order=3, c_pseudo=False, p_pseudo=True)
+    sampler = dm.DPMSolverV3(SCH, ems, **opts)
+    for x in (x_T[:5], x_T[5:9] * 0.5):
+        got, info = sampler(eps_fn, x)
+        want, want_info = dm.dpm_solver_v3_sample(eps_fn, SCH, ems, x, **opts)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(info.timesteps, want_info.timesteps)
+    # the call only runs the loop: no array on the EMS grid is traced
+    text = str(jax.make_jaxpr(lambda x: sampler(eps_fn, x)[0])(x_T[:5]))
+    assert "998" not in text
+    assert "998" in str(
+        jax.make_jaxpr(
+            lambda x: dm.dpm_solver_v3_sample(eps_fn, SCH, ems, x, **opts)[0]
+        )(x_T[:5])
+    )
+
+
+def test_prebuilt_sampler_is_a_pytree_argument():
+    _, eps_fn, x_T, *_ = gmm_setup()
+    sampler = dm.DPMSolverV3(SCH, gaussian_ems(200), steps=6)
+    calls = []
+
+    @eqx.filter_jit
+    def run(s, x):
+        calls.append(1)
+        return s(eps_fn, x)[0]
+
+    a = run(sampler, x_T[:4])
+    # same static options, new table values: no new trace
+    other = eqx.tree_at(lambda s: s.tables.l, sampler, sampler.tables.l * 1.01)
+    b = run(other, x_T[:4])
+    assert len(calls) == 1
+    assert not np.allclose(a, b)
+    # vmap over single samples equals the batched call
+    v = jax.vmap(lambda x: sampler(eps_fn, x[None])[0][0])(x_T[:4])
+    assert_close(v, a, rtol=1e-12, atol=1e-12)
+
+
+def test_prebuilt_sampler_errors():
+    ems = gaussian_ems(50)
+    with pytest.raises(ValueError, match="DPMSolverV3: steps must be >= order"):
+        dm.DPMSolverV3(SCH, ems, steps=2, order=3)
+    with pytest.raises(ValueError, match="DPMSolverV3: unknown skip_type"):
+        dm.DPMSolverV3(SCH, ems, skip_type="edm")
+    with pytest.raises(Exception, match="snap to the same EMS grid point"):
+        dm.DPMSolverV3(SCH, gaussian_ems(6), steps=10)
+    sampler = dm.DPMSolverV3(SCH, ems, steps=5)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        unchecked(sampler)(gaussian().noise_prediction(SCH), jnp.zeros((4, 3)))
+
+
 # ---------------------------------------------------------------- errors
 
 
