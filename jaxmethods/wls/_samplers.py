@@ -321,7 +321,9 @@ def finite_projection_dpp(
         size: the rank $m$ of a kernel (static). Default: the rounded trace,
             which needs a concrete ``K`` (pass ``size`` under ``jit``).
         check: verify (inside jit, with ``eqx.error_if``) that $Q^\top Q = I$,
-            or that $K$ is symmetric with trace $m$ and diagonal in $[0, 1]$.
+            or that $K$ is symmetric with trace $m$ and diagonal in $[0, 1]$
+            and that its factor satisfies $K = CC^\top$, $C^\top C = I$ (so
+            $K^2 = K$), at $O(Nm^2)$ beyond reading $K$.
 
     Returns:
         The $m$ selected indices, in the order drawn.
@@ -376,7 +378,17 @@ def finite_projection_dpp(
             A = eqx.error_if(
                 A, bad, f"{fn}: K is not a symmetric projection of rank {m}"
             )
-        return _features_chain(key, _kernel_factor(A, m))
+        C, rest = _kernel_factor(A, m)
+        if check:
+            # K = C C^T (nothing left on the diagonal) and C^T C = I: then K
+            # is a projection of rank m (for a symmetric K, as checked above)
+            dev = jnp.max(jnp.abs(C.T @ C - jnp.eye(m, dtype=C.dtype)))
+            C = eqx.error_if(
+                C,
+                (jnp.max(jnp.abs(rest)) > tol) | (dev > tol),
+                f"{fn}: K is not a projection of rank {m} (K^2 != K)",
+            )
+        return _features_chain(key, C)
     m = A.shape[1]
     if size is not None and size != m:
         raise ValueError(f"{fn}: size={size} but Q has {m} columns")
@@ -434,12 +446,13 @@ def _features_chain(key: PRNGKeyArray, Q: Array) -> Array:
     return lax.fori_loop(0, m, body, init)[2]
 
 
-def _kernel_factor(K: Array, m: int) -> Array:
+def _kernel_factor(K: Array, m: int) -> tuple[Array, Array]:
     """``C`` (N, m) with ``K = C C^T``: greedy pivoted Cholesky of a rank-m ``K``.
 
     For a projection of rank ``m`` the factor has orthonormal columns, so it
     can stand in for ``Q``. The pivots do not depend on any key, so under
-    ``vmap`` over keys the factor is computed once.
+    ``vmap`` over keys the factor is computed once. Also returns the diagonal
+    of ``K - C C^T`` (zero for a PSD ``K`` of rank ``m``).
     """
     N = K.shape[0]
 
@@ -449,7 +462,8 @@ def _kernel_factor(K: Array, m: int) -> Array:
         c = (K[j] - C @ C[j]) / jnp.sqrt(d2[j])  # K is symmetric: row j
         return (d2 - c * c).at[j].set(0), C.at[:, t].set(c)
 
-    return lax.fori_loop(0, m, body, (jnp.diag(K), jnp.zeros((N, m), K.dtype)))[1]
+    rest, C = lax.fori_loop(0, m, body, (jnp.diag(K), jnp.zeros((N, m), K.dtype)))
+    return C, rest
 
 
 def volume_rescaled(

@@ -409,6 +409,9 @@ def test_bad_inputs():
         wls.finite_projection_dpp(k, jnp.asarray(2 * Q8))
     with pytest.raises(eqx.EquinoxRuntimeError, match="projection"):
         wls.finite_projection_dpp(k, jnp.asarray(2 * K8), size=3)
+    # symmetric, trace 3, diagonal in [0, 1], but not idempotent (rank 6)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"K\^2 != K"):
+        wls.finite_projection_dpp(k, jnp.eye(6) / 2, size=3)
     with pytest.raises(eqx.EquinoxRuntimeError, match="weights"):
         wls.weighted_lstsq(jnp.eye(3), -jnp.ones(3), jnp.ones(3))
 
