@@ -206,10 +206,11 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
     )
     max_pools = check_size(fn, "max_pools", max_pools, minimum=1)
     dt = check_float_dtype(fn, dtype)
-    # The chain runs in phases k < hi for a few static ends hi: a phase only
-    # multiplies by the first hi rows of V (the others are still zero),
+    # The chain runs in phases lo <= k < hi for a few static ends hi: a phase
+    # only multiplies by the first hi rows of V (the others are still zero),
     # which about halves the work of the chain. (Larger windows in the late
-    # phases, where few proposals are accepted, measured slower.)
+    # phases, where few proposals are accepted, measured slower; so did
+    # smaller ones in the early phases.)
     step = max(8, -(-m // 8))
     ends = list(range(step, m, step)) + [m]
     windows = [min(_WINDOW, pool)] * len(ends)
@@ -227,11 +228,13 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
         x = jnp.concatenate([x, jnp.zeros((pad, d), dt)])
         return x, phi, jnp.sum(phi * phi, axis=-1), u
 
-    def make_phase(hi, W, x, phi, nrm, u):
+    def make_phase(lo, hi, W, x, phi, nrm, u, V_lo):
         lane = jnp.arange(W, dtype=jnp.int32)
 
-        # the pool is closed over, not carried: under vmap a carried array
-        # would be copied by a select on every iteration
+        # The pool and the rows V[:lo] accepted in earlier phases are closed
+        # over, not carried: under vmap every carried array is copied by a
+        # select on every iteration, so only this phase's rows (hi - lo of
+        # them) are carried, in `buf`.
         def cond(s):
             return (s[0] < hi) & (s[1] < pool)
 
@@ -239,26 +242,32 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
             # Examine the next W proposals against the current span: residual
             # norms ||phi||^2 - ||V phi||^2, acceptance u ||phi||^2 <= that;
             # the first accepted one, if any, becomes point k.
-            k, ptr, V, X = s
-            Vh = V[:hi]
+            k, ptr, buf, X = s
             fw = lax.dynamic_slice_in_dim(phi, ptr, W)
             nw = lax.dynamic_slice_in_dim(nrm, ptr, W)
-            proj = fw @ Vh.T  # (W, hi)
-            res = nw - jnp.sum(proj * proj, axis=-1)
+            proj_b = fw @ buf.T  # (W, hi - lo); rows not yet accepted are 0
+            res = nw - jnp.sum(proj_b * proj_b, axis=-1)
+            if lo:
+                proj_l = fw @ V_lo.T  # (W, lo)
+                res = res - jnp.sum(proj_l * proj_l, axis=-1)
             uw = lax.dynamic_slice_in_dim(u, ptr, W)
             ok = (uw * nw <= res) & (ptr + lane < pool)
             hit = jnp.any(ok)
             j = jnp.argmax(ok).astype(jnp.int32)
-            rj = fw[j] - Vh.T @ proj[j]
-            rj = rj - Vh.T @ (Vh @ rj)  # re-orthogonalize
+            rj = fw[j] - buf.T @ proj_b[j]
+            if lo:
+                rj = rj - V_lo.T @ proj_l[j]
+                rj = rj - V_lo.T @ (V_lo @ rj)  # re-orthogonalize
+            rj = rj - buf.T @ (buf @ rj)
             v = rj / jnp.linalg.norm(rj)
-            # row updates (a whole-array select would copy V every step);
-            # row min(k, m-1) is rewritten unchanged when nothing is accepted
+            # row updates (a whole-array select would copy every step); the
+            # row is rewritten unchanged when nothing is accepted
+            r = jnp.clip(k - lo, 0, hi - lo - 1)
+            buf = buf.at[r].set(jnp.where(hit, v, buf[r]))
             kk = jnp.minimum(k, m - 1)
-            V = V.at[kk].set(jnp.where(hit, v, V[kk]))
             X = X.at[kk].set(jnp.where(hit, x[ptr + j], X[kk]))
             ptr = jnp.where(hit, ptr + j + 1, ptr + W)
-            return k + hit.astype(jnp.int32), ptr, V, X
+            return k + hit.astype(jnp.int32), ptr, buf, X
 
         return cond, body
 
@@ -270,10 +279,12 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
         k, V, X, pools, used, key = s
         key, sub = jr.split(key)
         x, phi, nrm, u = draw_pool(sub)
-        state = (k, jnp.asarray(0, jnp.int32), V, X)
-        for hi, W in zip(ends, windows, strict=True):
-            state = lax.while_loop(*make_phase(hi, W, x, phi, nrm, u), state)
-        k, ptr, V, X = state
+        ptr = jnp.asarray(0, jnp.int32)
+        for lo, hi, W in zip([0, *ends[:-1]], ends, windows, strict=True):
+            # a phase resumed after a new pool starts from its rows so far
+            phase = make_phase(lo, hi, W, x, phi, nrm, u, V[:lo])
+            k, ptr, buf, X = lax.while_loop(*phase, (k, ptr, V[lo:hi], X))
+            V = V.at[lo:hi].set(buf)
         used = used + jnp.minimum(ptr, pool)
         return k, V, X, pools + 1, used, key
 
