@@ -247,15 +247,15 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
             nw = lax.dynamic_slice_in_dim(nrm, ptr, W)
             proj_b = fw @ buf.T  # (W, hi - lo); rows not yet accepted are 0
             res = nw - jnp.sum(proj_b * proj_b, axis=-1)
-            if lo:
-                proj_l = fw @ V_lo.T  # (W, lo)
+            proj_l = fw @ V_lo.T if lo else None  # (W, lo)
+            if proj_l is not None:
                 res = res - jnp.sum(proj_l * proj_l, axis=-1)
             uw = lax.dynamic_slice_in_dim(u, ptr, W)
             ok = (uw * nw <= res) & (ptr + lane < pool)
             hit = jnp.any(ok)
             j = jnp.argmax(ok).astype(jnp.int32)
             rj = fw[j] - buf.T @ proj_b[j]
-            if lo:
+            if proj_l is not None:
                 rj = rj - V_lo.T @ proj_l[j]
                 rj = rj - V_lo.T @ (V_lo @ rj)  # re-orthogonalize
             rj = rj - buf.T @ (buf @ rj)
