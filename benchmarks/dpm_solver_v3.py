@@ -321,31 +321,7 @@ def bench_gmm(case, gmm, n, reps, nfes, n_seeds, big_k, rows, exact_jac=True):
                 row["median_first256"] = errors(xs[:256], ref[:256])[0]
             emit(rows, row)
 
-    scale = 1000.0 / n
-    ts = time_steps(SCHED, 10, "logSNR", T_START, T_END)[:-1]
-    emit(
-        rows,
-        {
-            "case": case,
-            "what": "time",
-            "method": "10 bare model calls",
-            "ms_per_1k": best_of(_bare_calls, (eps_fn, x, ts), reps) * scale * 1e3,
-            "ms_batch1": best_of(_bare_calls, (eps_fn, x[:1], ts), reps) * 1e3,
-        },
-    )
-    for label in TIMED:
-        f = sampler(label, eps_fn, ems_by_kind)
-        emit(
-            rows,
-            {
-                "case": case,
-                "what": "time",
-                "method": label,
-                "ms_per_1k": best_of(f, (x, 10), reps) * scale * 1e3,
-                "ms_batch1": best_of(f, (x[:1], 10), reps) * 1e3,
-            },
-        )
-    emit(rows, prebuilt_time_row(case, eps_fn, ems_by_kind["probes"], x, reps, scale))
+    time_rows(case, eps_fn, ems_by_kind, x, reps, TIMED, rows)
 
     # Spread over EMS draws, and an EMS from many more samples.
     f_nfes = [k for k in nfes if k in MAIN_NFES]
@@ -506,31 +482,7 @@ def bench_digits(n, reps, nfes, num_steps, k_ems, rows):
                     "rms": rms,
                 },
             )
-    scale = 1000.0 / n
-    ts = time_steps(SCHED, 10, "logSNR", T_START, T_END)[:-1]
-    emit(
-        rows,
-        {
-            "case": case,
-            "what": "time",
-            "method": "10 bare model calls",
-            "ms_per_1k": best_of(_bare_calls, (model, x, ts), reps) * scale * 1e3,
-            "ms_batch1": best_of(_bare_calls, (model, x[:1], ts), reps) * 1e3,
-        },
-    )
-    for label in (V3, UNIPC, PP3):
-        f = sampler(label, model, ems_by_kind)
-        emit(
-            rows,
-            {
-                "case": case,
-                "what": "time",
-                "method": label,
-                "ms_per_1k": best_of(f, (x, 10), reps) * scale * 1e3,
-                "ms_batch1": best_of(f, (x[:1], 10), reps) * 1e3,
-            },
-        )
-    emit(rows, prebuilt_time_row(case, model, ems_by_kind["probes"], x, reps, scale))
+    time_rows(case, model, ems_by_kind, x, reps, (V3, UNIPC, PP3), rows)
 
 
 @eqx.filter_jit
@@ -538,16 +490,28 @@ def _prebuilt(smp, eps_fn, x):
     return smp(eps_fn, x)
 
 
-def prebuilt_time_row(case, eps_fn, ems, x, reps, scale):
-    """v3 (defaults) at NFE 10 with the tables built once (``DPMSolverV3``)."""
-    smp = DPMSolverV3(SCHED, ems, steps=10)
-    return {
-        "case": case,
-        "what": "time",
-        "method": V3 + ", prebuilt DPMSolverV3",
-        "ms_per_1k": best_of(_prebuilt, (smp, eps_fn, x), reps) * scale * 1e3,
-        "ms_batch1": best_of(_prebuilt, (smp, eps_fn, x[:1]), reps) * 1e3,
-    }
+def time_rows(case, eps_fn, ems_by_kind, x, reps, labels, rows):
+    """Time at NFE 10 (per 1,000 samples and at batch 1): 10 bare model
+    calls, each sampler of ``labels``, and v3 (defaults) with its tables built
+    once (``DPMSolverV3``)."""
+    scale = 1000.0 / x.shape[0]
+    ts = time_steps(SCHED, 10, "logSNR", T_START, T_END)[:-1]
+    smp = DPMSolverV3(SCHED, ems_by_kind["probes"], steps=10)
+    timed = [("10 bare model calls", _bare_calls, lambda x: (eps_fn, x, ts))]
+    for label in labels:
+        timed.append((label, sampler(label, eps_fn, ems_by_kind), lambda x: (x, 10)))
+    timed.append((V3 + ", prebuilt DPMSolverV3", _prebuilt, lambda x: (smp, eps_fn, x)))
+    for label, f, args in timed:
+        emit(
+            rows,
+            {
+                "case": case,
+                "what": "time",
+                "method": label,
+                "ms_per_1k": best_of(f, args(x), reps) * scale * 1e3,
+                "ms_batch1": best_of(f, args(x[:1]), reps) * 1e3,
+            },
+        )
 
 
 # ----------------------------------------------------------------- report

@@ -28,6 +28,7 @@ unrolled warm-up and tail steps around one ``lax.scan``, as in
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -895,18 +896,7 @@ def dpm_solver_v3_sample(
     # Checked here first, under this function's name (the Module's
     # annotations would otherwise answer with a type-check error).
     fn = "dpm_solver_v3_sample"
-    flags = {
-        "p_pseudo": p_pseudo,
-        "use_corrector": use_corrector,
-        "c_pseudo": c_pseudo,
-        "lower_order_final": lower_order_final,
-        "half": half,
-    }
-    _check_v3_args(fn, schedule, ems, steps, order, skip_type, t_start, t_end, flags)
-    x_T = _check_x_T(fn, x_T, ems.event_shape)
-    return DPMSolverV3(
-        schedule,
-        ems,
+    options: dict[str, Any] = dict(
         steps=steps,
         order=order,
         skip_type=skip_type,
@@ -917,13 +907,15 @@ def dpm_solver_v3_sample(
         c_pseudo=c_pseudo,
         lower_order_final=lower_order_final,
         half=half,
-        _caller="dpm_solver_v3_sample",
-    )(eps_fn, x_T)
+    )
+    _check_v3_args(fn, schedule, ems, **options)
+    x_T = _check_x_T(fn, x_T, ems.event_shape)
+    return DPMSolverV3(schedule, ems, **options, _caller=fn)(eps_fn, x_T)
 
 
 def _check_v3_args(
-    fn, schedule, ems, steps, order, skip_type, t_start, t_end, flags
-) -> None:
+    fn, schedule, ems, *, steps, order, skip_type, t_start, t_end, **flags
+):
     check_schedule(fn, schedule)
     if not isinstance(ems, EMS):
         raise TypeError(f"{fn}: ems must be an EMS, got {type(ems).__name__}")
@@ -1033,20 +1025,12 @@ def _sample_v3(eps_fn, tab, x, *, fn, steps, plan, order, p_pseudo, c_pseudo, ha
     lead = (1,) * (x.ndim - (tab.l.ndim - 1))
 
     def per_point(a, axes=1):
-        a = a.astype(work)
         return a.reshape(*a.shape[:axes], *lead, *a.shape[axes:])
 
-    tab = _Tables(
-        lam=tab.lam.astype(work),
-        t=tab.t.astype(work),
-        alpha=tab.alpha.astype(work),
-        sigma=tab.sigma.astype(work),
-        l=per_point(tab.l),
-        L=per_point(tab.L),
-        S=per_point(tab.S),
-        B=per_point(tab.B),
-        I=per_point(tab.I),
-        C=per_point(tab.C),
+    tab = jax.tree.map(lambda a: a.astype(work), tab)
+    tab = dataclasses.replace(
+        tab,
+        **{f: per_point(getattr(tab, f)) for f in ("l", "L", "S", "B", "I", "C")},
         E=per_point(tab.E, 2),
     )
 
@@ -1161,16 +1145,12 @@ class DPMSolverV3(eqx.Module):
         _caller: str = "DPMSolverV3",
     ):
         fn = _caller
-        flags = {
-            "p_pseudo": p_pseudo,
-            "use_corrector": use_corrector,
-            "c_pseudo": c_pseudo,
-            "lower_order_final": lower_order_final,
-            "half": half,
-        }
         _check_v3_args(
-            fn, schedule, ems, steps, order, skip_type, t_start, t_end, flags
-        )
+            fn, schedule, ems, steps=steps, order=order, skip_type=skip_type,
+            t_start=t_start, t_end=t_end, p_pseudo=p_pseudo,
+            use_corrector=use_corrector, c_pseudo=c_pseudo,
+            lower_order_final=lower_order_final, half=half,
+        )  # fmt: skip
         plan = tuple(_plan(steps, order, use_corrector, c_pseudo, lower_order_final))
         n_max = max(max(p - 1 for p, _ in plan), max(q - 1 for _, q in plan), 1)
         self.tables = _build_tables(

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, PyTree, Scalar
 
+from .._internal.sampling import two_level_inverse_cdf
 from ._filters import take
 from ._resampling import normalized_weights
 
@@ -69,32 +70,18 @@ def exact_logits(log_m, x_prev, log_w_prev, x_next) -> Array:
 
 
 # Rows at least this long are sampled by a two-level inverse CDF (blocks of
-# _BLOCK values): a cumulative sum over block sums, then one inside the
-# chosen block, instead of a cumulative sum over the whole (M, N) matrix.
+# _BLOCK values, `two_level_inverse_cdf`) instead of a cumulative sum over the
+# whole (M, N) matrix.
 _TWO_LEVEL_MIN = 256
 _BLOCK = 32
-
-
-def _draw_two_level(key, w, num_samples):
-    """Exact inverse-CDF draws from each row of nonnegative ``w`` (M, N)."""
-    m, n = w.shape
-    wb = w.reshape(m, n // _BLOCK, _BLOCK)
-    bcdf = jnp.cumsum(jnp.sum(wb, axis=-1), axis=-1)  # (M, N / B)
-    u = jr.uniform(key, (m, num_samples), w.dtype) * bcdf[:, -1:]
-    bi = jax.vmap(lambda c, v: jnp.searchsorted(c, v, side="right"))(bcdf, u)
-    bi = jnp.minimum(bi, bcdf.shape[-1] - 1)
-    before = jnp.where(bi > 0, jnp.take_along_axis(bcdf, jnp.maximum(bi - 1, 0), -1), 0)
-    inner = jnp.take_along_axis(wb, bi[..., None], axis=1)  # (M, K, B)
-    icdf = jnp.cumsum(inner, axis=-1)
-    j = jnp.sum(icdf <= (u - before)[..., None], axis=-1, dtype=jnp.int32)
-    return (bi * _BLOCK + jnp.minimum(j, _BLOCK - 1)).astype(jnp.int32)
 
 
 def _exact(key, x_prev, log_w_prev, x_next, log_m, num_samples):
     logits = exact_logits(log_m, x_prev, log_w_prev, x_next)
     w = jnp.exp(logits - jnp.max(logits, axis=-1, keepdims=True))
-    if w.shape[-1] >= _TWO_LEVEL_MIN and w.shape[-1] % _BLOCK == 0:
-        return _draw_two_level(key, w, num_samples)
+    if w.shape[-1] >= _TWO_LEVEL_MIN:
+        u = jr.uniform(key, (w.shape[0], num_samples), w.dtype)
+        return jax.vmap(lambda wr, ur: two_level_inverse_cdf(wr, ur, _BLOCK))(w, u)
     cdf = jnp.cumsum(w, axis=-1)
     return _draw(key, cdf, (w.shape[0], num_samples))
 

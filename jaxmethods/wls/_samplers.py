@@ -33,6 +33,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._internal.bits import check_float_dtype
 from .._internal.checks import check_size
+from .._internal.sampling import two_level_inverse_cdf
 from ._basis import _TensorBasis
 from ._lstsq import gram_deviation, optimal_weights
 
@@ -415,35 +416,13 @@ def finite_projection_dpp(
 _CDF_BLOCK = 128
 
 
-def _draw_index(p: Array, u: Array) -> Array:
-    """Index ``i`` with ``P(i) = p_i / sum(p)`` from one uniform ``u`` (p >= 0).
-
-    Inverse CDF in two levels (a cumulative sum over block sums, then one
-    inside the chosen block): a cumulative sum over all of a long ``p`` is
-    slow on XLA:CPU. The result always has ``p_i > 0``, even when rounding
-    puts ``u`` past the end of the chosen block.
-    """
-    n = p.shape[0]
-    nb = -(-n // _CDF_BLOCK)
-    blocks = jnp.pad(p, (0, nb * _CDF_BLOCK - n)).reshape(nb, _CDF_BLOCK)
-    bcdf = jnp.cumsum(jnp.sum(blocks, axis=1))
-    target = u * bcdf[-1]
-    b = jnp.minimum(jnp.searchsorted(bcdf, target, side="right"), nb - 1)
-    before = jnp.where(b > 0, bcdf[jnp.maximum(b - 1, 0)], 0)
-    row = blocks[b]
-    lane = jnp.arange(_CDF_BLOCK, dtype=jnp.int32)
-    j = jnp.sum(jnp.cumsum(row) <= target - before, dtype=jnp.int32)
-    last = jnp.max(jnp.where(row > 0, lane, 0))
-    return (b * _CDF_BLOCK + jnp.minimum(j, last)).astype(jnp.int32)
-
-
 def _features_chain(key: PRNGKeyArray, Q: Array) -> Array:
     N, m = Q.shape
     us = jr.uniform(key, (m,), Q.dtype)
 
     def body(t, s):
         d2, V, sel = s
-        j = _draw_index(jnp.maximum(d2, 0), us[t])
+        j = two_level_inverse_cdf(jnp.maximum(d2, 0), us[t], _CDF_BLOCK)
         # new direction: Q_j minus its projection on the selected rows' span
         # (twice, for orthogonality in floating point)
         r = Q[j] - V.T @ (V @ Q[j])

@@ -127,7 +127,10 @@ def test_draw_index_law_across_blocks():
     # the two-level inverse CDF over 300 weights (3 blocks, the last one
     # partial), a third of them zero: chi-square over the 200 positive ones,
     # false-alarm rate 0.1%; zero weights are never drawn
-    from jaxmethods.wls._samplers import _draw_index
+    from jaxmethods._internal.sampling import two_level_inverse_cdf
+
+    def _draw_index(w, u):
+        return two_level_inverse_cdf(w, u, 128)
 
     w = np.random.default_rng(4).uniform(0.2, 1.0, 300)
     w[::3] = 0.0
