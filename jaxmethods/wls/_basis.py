@@ -394,18 +394,16 @@ class LegendreBasis(_TensorBasis):
             phi = _legendre_value(prop, jnp.broadcast_to(kk[:, None], shape), p)
             acc = jnp.sin(theta) * phi**2 * jnp.asarray(math.pi / 4, dtype)
             ok = jr.uniform(k2, shape, dtype) < acc
-            first = jnp.argmax(ok, axis=-1)
-            t = jnp.take_along_axis(prop, first[:, None], axis=-1)[:, 0]
-            return t, jnp.any(ok, axis=-1)
+            # one reduction gives both the first accepted try and whether
+            # there is one (a second one would recompute the proposals)
+            rank = jnp.where(ok, jnp.arange(_TRIES, 0, -1, dtype=jnp.int32), 0)
+            best = jnp.max(rank, axis=-1)
+            first = jnp.clip(_TRIES - best, 0, _TRIES - 1)
+            theta1 = jnp.take_along_axis(theta, first[:, None], axis=-1)[:, 0]
+            return jnp.cos(theta1), best > 0
 
-        k0, key = jr.split(key)
-        t, got = attempt(k0, kf)
-        # The few coordinates with no acceptance (1/16 of them on average)
-        # are redrawn in a fixed-size buffer, so that the loop does not redo
-        # every coordinate.
-        B = max(1, min(N, N // 8 + 32))
-
-        def body(state):
+        def redraw(state, B):
+            # redraw the first B coordinates still without an acceptance
             t, got, key = state
             key, sub = jr.split(key)
             (idx,) = jnp.nonzero(~got, size=B, fill_value=N)
@@ -416,7 +414,17 @@ class LegendreBasis(_TensorBasis):
             got = got.at[idx].set(gb, mode="drop")
             return t, got, key
 
-        t, _, _ = lax.while_loop(lambda s: ~jnp.all(s[1]), body, (t, got, key))
+        k0, key = jr.split(key)
+        t, got = attempt(k0, kf)
+        # The coordinates with no acceptance (1/16 of them on average) are
+        # redrawn in fixed-size buffers, so that no round redoes every
+        # coordinate: one round sized for the first misses (twice their mean
+        # and then some), then rounds sized for the few left (1/256 of N).
+        state = redraw((t, got, key), max(1, min(N, N // 8 + 32)))
+        B = max(1, min(N, N // 128 + 16))
+        t, _, _ = lax.while_loop(
+            lambda s: ~jnp.all(s[1]), lambda s: redraw(s, B), state
+        )
         return t.reshape(k.shape)
 
 

@@ -98,14 +98,29 @@ def christoffel_iid(
     return basis.sample_component(kx, j, dtype=dt)
 
 
-_WINDOW = 16  # proposals examined per step of the chain
+_LATE = 0.5  # phases starting at k >= _LATE * m use the complement basis
+
+
+def _window(m: int, hi: int, pool: int) -> int:
+    # proposals examined per iteration in a phase ending at hi: about the mean
+    # number a step needs at the phase end, m / (m - hi + 1), as a power of 2
+    mean = m / (m - hi + 1)
+    return min(pool, _WINDOW_MAX, max(_WINDOW_MIN, 1 << math.ceil(math.log2(mean))))
+
+
+_WINDOW_MIN, _WINDOW_MAX = 4, 16
 
 
 def _default_pool(m: int) -> int:
-    # the chain rule needs m * H_m proposals on average; three times that
-    # makes a second pool rare
+    # The chain rule needs m H_m proposals on average (sd about 1.3 m). Twice
+    # that runs out for 0.3% of draws at m = 100, which then take refills of
+    # m H_m / 2 proposals; under vmap a refill is drawn for every key, so
+    # both sizes were set by timing 100 vmapped draws (m = 20, 50, 100).
     harmonic = sum(1.0 / k for k in range(1, m + 1))
-    return max(64, int(math.ceil(3 * m * harmonic)))
+    return max(64, int(math.ceil(_POOL_FACTOR * m * harmonic)))
+
+
+_POOL_FACTOR, _REFILL_DIV = 2.0, 4  # first pool 2 m H_m, refills a quarter
 
 
 @overload
@@ -153,18 +168,24 @@ def projection_dpp(
     probability $\lVert r(x)\rVert^2/\lVert\varphi(x)\rVert^2$ ($m H_m
     \approx m \ln m$ proposals on average).
 
-    Proposals come in pools drawn at once (default $3 m H_m$) and are
-    examined in order, 16 at a time: one small matrix product gives their
-    residual norms against the current span, and the first accepted one (each
-    proposal has its own uniform) becomes the next point, which is exactly
-    sequential rejection. A new pool is drawn only if one runs out. Under
-    ``vmap`` over keys this gives independent DPPs in parallel.
+    Proposals come in pools drawn at once (the first of $2 m H_m$ by
+    default, refills of a quarter of that) and are examined in order, a few at
+    a time: one small matrix product gives their residual norms against the
+    current span, and the first accepted one (each proposal has its own
+    uniform) becomes the next point, which is exactly sequential rejection. A
+    proposal rejected once would be rejected at every later step (the
+    residual only shrinks), so none is examined twice. In the second half of
+    the chain, where most proposals are examined, the residual is computed in
+    an orthonormal basis of the complement of the span ($m - k$ columns)
+    instead of against the $k$ accepted rows. Under ``vmap`` over keys this
+    gives independent DPPs in parallel.
 
     Args:
         key: PRNG key.
         basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
             [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
-        pool_size: proposals per pool (static; default $\max(64, 3 m H_m)$).
+        pool_size: proposals in the first pool (static; default $\max(64,
+            2 m H_m)$); later pools hold a quarter as many (at least 16).
         max_pools: pools allowed before giving up with an error (static).
         return_proposals: also return the number of proposals examined.
         dtype: float dtype (default float64 under x64, else float32).
@@ -206,56 +227,70 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
         else check_size(fn, "pool_size", pool_size, minimum=1)
     )
     max_pools = check_size(fn, "max_pools", max_pools, minimum=1)
+    refill_size = max(16, -(-pool // _REFILL_DIV))
     dt = check_float_dtype(fn, dtype)
-    # The chain runs in phases lo <= k < hi for a few static ends hi: a phase
-    # only multiplies by the first hi rows of V (the others are still zero),
-    # which about halves the work of the chain. (Larger windows in the late
-    # phases, where few proposals are accepted, measured slower; so did
-    # smaller ones in the early phases.)
+    # The chain runs in phases lo <= k < hi for a few static ends hi. In the
+    # early phases a proposal's residual is ||phi||^2 - ||V phi||^2 with V the
+    # rows accepted so far (only the first hi rows are nonzero); in the late
+    # phases, where most proposals are examined, it is ||U^T phi||^2 -
+    # ||B U^T phi||^2 with U an orthonormal basis of the complement of the
+    # rows accepted before the phase (m - lo columns) and B this phase's rows
+    # in those coordinates: the work per proposal falls from m hi to m (m -
+    # lo). Each phase examines proposals in windows of about the mean number
+    # needed per step at its end.
     step = max(8, -(-m // 8))
     ends = list(range(step, m, step)) + [m]
-    windows = [min(_WINDOW, pool)] * len(ends)
-    padded = pool + max(windows)  # room for the last window
+    los = [0, *ends[:-1]]
+    late = [lo >= _LATE * m for lo in los]
+    rows = max(hi - lo for lo, hi in zip(los, ends, strict=True))
 
-    def draw_pool(key):
+    def draw_pool(key, P):
         kx, ku = jr.split(key)
-        x = christoffel_iid(kx, basis, pool, dtype=dt)
+        x = christoffel_iid(kx, basis, P, dtype=dt)
         phi = basis(x)  # (P, m)
-        u = jr.uniform(ku, (pool,), dt)
-        pad = padded - pool
-        # padding never accepts (u = inf)
+        u = jr.uniform(ku, (P,), dt)
+        pad = max(_window(m, hi, P) for hi in ends)  # room for the last window
+        # padding never accepts (u = inf); XLA fuses the basis into the copy
         u = jnp.concatenate([u, jnp.full((pad,), jnp.inf, dt)])
         phi = jnp.concatenate([phi, jnp.ones((pad, m), dt)])
         x = jnp.concatenate([x, jnp.zeros((pad, d), dt)])
         return x, phi, jnp.sum(phi * phi, axis=-1), u
 
-    def make_phase(lo, hi, W, x, phi, nrm, u, V_lo):
+    def make_phase(lo, hi, P, x, phi, nrm, u, V_lo, U_lo):
+        W = _window(m, hi, P)
         lane = jnp.arange(W, dtype=jnp.int32)
 
-        # The pool and the rows V[:lo] accepted in earlier phases are closed
-        # over, not carried: under vmap every carried array is copied by a
-        # select on every iteration, so only this phase's rows (hi - lo of
-        # them) are carried, in `buf`.
+        # The pool, the rows V[:lo] accepted in earlier phases and the
+        # complement basis U_lo are closed over, not carried: under vmap every
+        # carried array is copied by a select on every iteration, so only this
+        # phase's rows (hi - lo of them) are carried, in `buf`.
         def cond(s):
-            return (s[0] < hi) & (s[1] < pool)
+            return (s[0] < hi) & (s[1] < P)
 
         def body(s):
-            # Examine the next W proposals against the current span: residual
-            # norms ||phi||^2 - ||V phi||^2, acceptance u ||phi||^2 <= that;
-            # the first accepted one, if any, becomes point k.
+            # Examine the next W proposals against the current span; the
+            # first accepted one (u ||phi||^2 <= residual), if any, becomes
+            # point k.
             k, ptr, buf, X = s
             fw = lax.dynamic_slice_in_dim(phi, ptr, W)
             nw = lax.dynamic_slice_in_dim(nrm, ptr, W)
-            proj_b = fw @ buf.T  # (W, hi - lo); rows not yet accepted are 0
-            res = nw - jnp.sum(proj_b * proj_b, axis=-1)
-            proj_l = fw @ V_lo.T if lo else None  # (W, lo)
-            if proj_l is not None:
-                res = res - jnp.sum(proj_l * proj_l, axis=-1)
+            if U_lo is None:
+                a = fw
+                proj_b = fw @ buf.T  # (W, hi - lo); rows not yet accepted are 0
+                res = nw - jnp.sum(proj_b * proj_b, axis=-1)
+                proj_l = fw @ V_lo.T if lo else None  # (W, lo)
+                if proj_l is not None:
+                    res = res - jnp.sum(proj_l * proj_l, axis=-1)
+            else:
+                a = fw @ U_lo  # (W, m - lo): coordinates in the complement
+                proj_b = a @ buf.T
+                res = jnp.sum(a * a, axis=-1) - jnp.sum(proj_b * proj_b, axis=-1)
+                proj_l = None
             uw = lax.dynamic_slice_in_dim(u, ptr, W)
-            ok = (uw * nw <= res) & (ptr + lane < pool)
+            ok = (uw * nw <= res) & (ptr + lane < P)
             hit = jnp.any(ok)
             j = jnp.argmax(ok).astype(jnp.int32)
-            rj = fw[j] - buf.T @ proj_b[j]
+            rj = a[j] - buf.T @ proj_b[j]
             if proj_l is not None:
                 rj = rj - V_lo.T @ proj_l[j]
                 rj = rj - V_lo.T @ (V_lo @ rj)  # re-orthogonalize
@@ -272,31 +307,71 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
 
         return cond, body
 
-    def outer_cond(s):
-        k, pools = s[0], s[3]
-        return (k < m) & (pools < max_pools)
-
-    def outer_body(s):
-        k, V, X, pools, used, key = s
-        key, sub = jr.split(key)
-        x, phi, nrm, u = draw_pool(sub)
+    def run_phases(s, key, P):
+        # one pool of P proposals, examined by every phase in turn (a draw
+        # whose pool ran out earlier resumes in its current phase)
+        k, V, U, B, X, used = s
+        x, phi, nrm, u = draw_pool(key, P)
         ptr = jnp.asarray(0, jnp.int32)
-        for lo, hi, W in zip([0, *ends[:-1]], ends, windows, strict=True):
-            # a phase resumed after a new pool starts from its rows so far
-            phase = make_phase(lo, hi, W, x, phi, nrm, u, V[:lo])
-            k, ptr, buf, X = lax.while_loop(*phase, (k, ptr, V[lo:hi], X))
-            V = V.at[lo:hi].set(buf)
-        used = used + jnp.minimum(ptr, pool)
-        return k, V, X, pools + 1, used, key
+        for i, (lo, hi) in enumerate(zip(los, ends, strict=True)):
+            k0 = k
+            if not late[i]:
+                # a phase resumed after a new pool starts from its rows so far
+                phase = make_phase(lo, hi, P, x, phi, nrm, u, V[:lo], None)
+                k, ptr, buf, X = lax.while_loop(*phase, (k, ptr, V[lo:hi], X))
+                V = V.at[lo:hi].set(buf)
+                continue
+            if i == 0 or not late[i - 1]:
+                # the complement of the rows accepted in the early phases
+                # (a pivoted Cholesky factor of the projector I - V^T V: its
+                # columns are orthonormal, and it costs O(m (m - lo)^2))
+                proj = jnp.eye(m, dtype=dt) - V[:lo].T @ V[:lo]
+                fresh = _kernel_factor(proj, m - lo)[0]
+                U = jnp.where(k0 == lo, U.at[:, : m - lo].set(fresh), U)
+            U_lo = U[:, : m - lo]
+            buf0 = jnp.where(k0 > lo, B[: hi - lo, : m - lo], 0)
+            phase = make_phase(lo, hi, P, x, phi, nrm, u, None, U_lo)
+            k, ptr, buf, X = lax.while_loop(*phase, (k, ptr, buf0, X))
+            inside = (k0 >= lo) & (k0 < hi)
+            B = jnp.where(inside, B.at[: hi - lo, : m - lo].set(buf), B)
+            if hi < m:
+                # complement of this phase's rows inside U_lo, for the next
+                # phase (only for draws that completed the phase just now)
+                C = jnp.linalg.qr(buf.T, mode="complete")[0][:, hi - lo :]
+                done = inside & (k >= hi)
+                U = jnp.where(done, U.at[:, : m - hi].set(U_lo @ C), U)
+        return k, V, U, B, X, used + jnp.minimum(ptr, P)
+
+    def refill_cond(c):
+        s, pools, _ = c
+        return (s[0] < m) & (pools < max_pools)
+
+    def refill(c):
+        s, pools, key = c
+        key, sub = jr.split(key)
+        return run_phases(s, sub, refill_size), pools + 1, key
 
     zero = jnp.asarray(0, jnp.int32)
-    init = (zero, jnp.zeros((m, m), dt), jnp.zeros((m, d), dt), zero, zero, key)
-    k, _, X, _, used, _ = lax.while_loop(outer_cond, outer_body, init)
+    init = (
+        zero,
+        jnp.zeros((m, m), dt),
+        jnp.zeros((m, m), dt),
+        jnp.zeros((rows, m), dt),
+        jnp.zeros((m, d), dt),
+        zero,
+    )
+    k_rest, k_first = jr.split(key)
+    s = run_phases(init, k_first, pool)
+    if max_pools > 1:
+        s = lax.while_loop(refill_cond, refill, (s, jnp.asarray(1, jnp.int32), k_rest))[
+            0
+        ]
+    k, X, used = s[0], s[4], s[5]
     X = eqx.error_if(
         X,
         k < m,
-        f"{fn}: no acceptance in {max_pools} pools of {pool} proposals; raise "
-        "pool_size or max_pools",
+        f"{fn}: {max_pools} pools of proposals (the first of {pool}) ran out "
+        "before m points were accepted; raise pool_size or max_pools",
     )
     return X, used
 
