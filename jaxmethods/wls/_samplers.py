@@ -9,7 +9,7 @@ Christoffel function $k_m = \lVert\varphi\rVert^2$:
   kernel $K(x, y) = \varphi(x)^\top\varphi(y)$, $m$ points, by the HKPV chain
   rule with rejection from $\rho_m$;
 - [`finite_projection_dpp`][jaxmethods.wls.finite_projection_dpp]: the
-  same on a finite ground set (Gram–Schmidt chain rule);
+  same on a finite ground set (chain rule by rejection, or Gram–Schmidt);
 - [`volume_rescaled`][jaxmethods.wls.volume_rescaled]: generalized volume
   sampling = one projection DPP of size $m$ and $n - m$ i.i.d. points,
   randomly interleaved (Cauchy–Binet);
@@ -227,8 +227,45 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
         else check_size(fn, "pool_size", pool_size, minimum=1)
     )
     max_pools = check_size(fn, "max_pools", max_pools, minimum=1)
-    refill_size = max(16, -(-pool // _REFILL_DIV))
     dt = check_float_dtype(fn, dtype)
+
+    def draw(key, P):
+        x = christoffel_iid(key, basis, P, dtype=dt)
+        return x, basis(x)
+
+    X, used, k = _rejection_chain(key, m, draw, (d,), dt, pool, max_pools, dt)
+    X = eqx.error_if(
+        X,
+        k < m,
+        f"{fn}: {max_pools} pools of proposals (the first of {pool}) ran out "
+        "before m points were accepted; raise pool_size or max_pools",
+    )
+    return X, used
+
+
+def _rejection_chain(
+    key: PRNGKeyArray,
+    m: int,
+    draw: Callable[[PRNGKeyArray, int], tuple[Array, Array]],
+    x_shape: tuple[int, ...],
+    x_dtype: Any,
+    pool: int,
+    max_pools: int,
+    dt: Any,
+    *,
+    distinct: bool = False,
+) -> tuple[Array, Array, Array]:
+    """The HKPV chain rule of a rank-m projection DPP, by rejection.
+
+    ``draw(key, P)`` returns P i.i.d. proposals from the marginal
+    ``||phi||^2 / m`` as items ``x`` (shape ``(P,) + x_shape``) and their
+    features ``phi`` (``(P, m)``, orthonormal in ``L^2`` of the base measure).
+    Returns the accepted items ``(m,) + x_shape`` in the order drawn, the
+    number of proposals used and the number of points accepted (``m`` unless
+    ``max_pools`` pools ran out). ``distinct`` (a finite ground set, scalar
+    items >= 0) never accepts an item twice.
+    """
+    refill_size = max(16, -(-pool // _REFILL_DIV))
     # The chain runs in phases lo <= k < hi for a few static ends hi. In the
     # early phases a proposal's residual is ||phi||^2 - ||V phi||^2 with V the
     # rows accepted so far (only the first hi rows are nonzero); in the late
@@ -246,14 +283,13 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
 
     def draw_pool(key, P):
         kx, ku = jr.split(key)
-        x = christoffel_iid(kx, basis, P, dtype=dt)
-        phi = basis(x)  # (P, m)
+        x, phi = draw(kx, P)  # (P, ...), (P, m)
         u = jr.uniform(ku, (P,), dt)
         pad = max(_window(m, hi, P) for hi in ends)  # room for the last window
         # padding never accepts (u = inf); XLA fuses the basis into the copy
         u = jnp.concatenate([u, jnp.full((pad,), jnp.inf, dt)])
         phi = jnp.concatenate([phi, jnp.ones((pad, m), dt)])
-        x = jnp.concatenate([x, jnp.zeros((pad, d), dt)])
+        x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
         return x, phi, jnp.sum(phi * phi, axis=-1), u
 
     def make_phase(lo, hi, P, x, phi, nrm, u, V_lo, U_lo):
@@ -288,6 +324,11 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
                 proj_l = None
             uw = lax.dynamic_slice_in_dim(u, ptr, W)
             ok = (uw * nw <= res) & (ptr + lane < P)
+            if distinct:
+                # an item accepted before has residual 0 up to rounding: never
+                # accept it again (slots not yet filled hold -1)
+                xw = lax.dynamic_slice_in_dim(x, ptr, W)
+                ok = ok & ~jnp.any(xw[:, None] == X[None, :], axis=-1)
             hit = jnp.any(ok)
             j = jnp.argmax(ok).astype(jnp.int32)
             rj = a[j] - buf.T @ proj_b[j]
@@ -357,7 +398,7 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
         jnp.zeros((m, m), dt),
         jnp.zeros((m, m), dt),
         jnp.zeros((rows, m), dt),
-        jnp.zeros((m, d), dt),
+        jnp.full((m,) + x_shape, -1 if distinct else 0, x_dtype),
         zero,
     )
     k_rest, k_first = jr.split(key)
@@ -366,14 +407,7 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
         s = lax.while_loop(refill_cond, refill, (s, jnp.asarray(1, jnp.int32), k_rest))[
             0
         ]
-    k, X, used = s[0], s[4], s[5]
-    X = eqx.error_if(
-        X,
-        k < m,
-        f"{fn}: {max_pools} pools of proposals (the first of {pool}) ran out "
-        "before m points were accepted; raise pool_size or max_pools",
-    )
-    return X, used
+    return s[4], s[5], s[0]
 
 
 def finite_projection_dpp(
@@ -383,21 +417,32 @@ def finite_projection_dpp(
     kind: str = "auto",
     size: int | None = None,
     check: bool = True,
+    method: str = "rejection",
 ) -> Int[Array, " m"]:
-    r"""A projection DPP on $\{0, \dots, N-1\}$ (Gram–Schmidt chain rule).
+    r"""A projection DPP on $\{0, \dots, N-1\}$ (chain rule, by rejection).
 
     With $K = QQ^\top$ ($Q$ of shape `(N, m)` with orthonormal columns),
-    $P(S) = \det K_S$ for $|S| = m$. Item $i$ is drawn with probability
-    $d_i/(m - t)$, $d$ the diagonal of the Schur complement of the items
-    drawn so far. From $Q$, $d_i = \lVert Q_i\rVert^2 - \lVert V Q_i
-    \rVert^2$ with $V$ an orthonormal basis (in $\mathbb{R}^m$) of the
-    selected rows, so a step costs one product $Q v$ ($O(Nm)$, shared by all
-    draws under ``vmap``, where it becomes one matrix product) and the
-    per-draw state is $O(N + m^2)$. From $K$, a greedy pivoted Cholesky
-    factor $C$ ($K = CC^\top$ with orthonormal columns, $O(Nm^2)$, computed
-    independently of the key and so once for all draws under ``vmap``)
-    takes the place of $Q$. Each index is one uniform, inverted through block
-    sums of $d$ and then the cumulative sum inside one block.
+    $P(S) = \det K_S$ for $|S| = m$. The chain rule draws item $i$ with
+    probability $d_i/(m - t)$, $d$ the diagonal of the Schur complement of
+    the $t$ items drawn so far: $d_i = \lVert Q_i\rVert^2 - \lVert V
+    Q_i\rVert^2$ with $V$ an orthonormal basis (in $\mathbb{R}^m$) of the
+    selected rows. Rather than updating all $N$ values of $d$ per step (the
+    Gram–Schmidt form, $O(Nm^2)$ per draw), the draw is by rejection, as in
+    [`projection_dpp`][jaxmethods.wls.projection_dpp]: propose $i$ with
+    probability $K_{ii}/m$ (inverse CDF; the table is built once, outside any
+    ``vmap`` over keys) and accept with probability $d_i/K_{ii}$, which gives
+    exactly $d_i/(m-t)$; an item already drawn is never accepted again. That
+    takes $m H_m$ proposals on average whatever $K$, at $O(m^2)$ each, so a
+    draw costs $O(m^3 \log m)$ after the $O(N)$ table. From $K$, a greedy
+    pivoted Cholesky factor $C$ ($K = CC^\top$ with orthonormal columns,
+    $O(Nm^2)$, computed independently of the key and so once for all draws
+    under ``vmap``) takes the place of $Q$. ``method="gs"`` keeps the
+    Gram–Schmidt form (DPPy's ``GS`` mode): one uniform per step, inverted
+    through block sums of $d$ and then the cumulative sum inside one block,
+    and the update $d \leftarrow d - (Qv)^2$ ($O(Nm)$ per step; under
+    ``vmap`` one matrix product with $Q$ shared by all draws). Both give the
+    same law; the rejection form was 4-5x faster at $N = 10^4$, $m = 50$
+    (``benchmarks/RESULTS.md``).
 
     Args:
         key: PRNG key.
@@ -411,12 +456,14 @@ def finite_projection_dpp(
             or that $K$ is symmetric with trace $m$ and diagonal in $[0, 1]$
             and that its factor satisfies $K = CC^\top$, $C^\top C = I$ (so
             $K^2 = K$), at $O(Nm^2)$ beyond reading $K$.
+        method: ``"rejection"`` (default) or ``"gs"`` (Gram–Schmidt), see
+            above.
 
     Returns:
         The $m$ selected indices, in the order drawn.
 
     Raises:
-        ValueError: wrong shapes, ``kind`` or ``size``.
+        ValueError: wrong shapes, ``kind``, ``size`` or ``method``.
         TypeError: a non-float matrix.
         EquinoxRuntimeError: ``check`` failed.
 
@@ -440,6 +487,9 @@ def finite_projection_dpp(
         raise TypeError(f"{fn}: the matrix must be float, got {A.dtype}")
     if kind not in ("auto", "kernel", "features"):
         raise ValueError(f"{fn}: kind must be 'auto', 'kernel' or 'features'")
+    if method not in ("rejection", "gs"):
+        raise ValueError(f"{fn}: method must be 'rejection' or 'gs', got {method!r}")
+    chain = _rejection_finite_chain if method == "rejection" else _gs_chain
     N = A.shape[0]
     is_kernel = kind == "kernel" or (kind == "auto" and A.shape[0] == A.shape[1])
     eps = jnp.finfo(A.dtype).eps
@@ -475,7 +525,7 @@ def finite_projection_dpp(
                 (jnp.max(jnp.abs(rest)) > tol) | (dev > tol),
                 f"{fn}: K is not a projection of rank {m} (K^2 != K)",
             )
-        return _features_chain(key, C)
+        return chain(key, C)
     m = A.shape[1]
     if size is not None and size != m:
         raise ValueError(f"{fn}: size={size} but Q has {m} columns")
@@ -484,14 +534,40 @@ def finite_projection_dpp(
     if check:
         dev = jnp.max(jnp.abs(A.T @ A - jnp.eye(m, dtype=A.dtype)))
         A = eqx.error_if(A, dev > tol, f"{fn}: the columns of Q are not orthonormal")
-    return _features_chain(key, A)
+    return chain(key, A)
+
+
+def _rejection_finite_chain(key: PRNGKeyArray, Q: Array) -> Array:
+    """The finite chain from Q (N, m): the HKPV rejection chain on rows of Q."""
+    N, m = Q.shape
+    # proposals from K_ii / m = ||Q_i||^2 / m by inverse CDF (the table does
+    # not depend on the key: under vmap it is built once); an item of weight
+    # 0 is never proposed (searchsorted to the right skips flat steps)
+    cdf = jnp.cumsum(jnp.sum(Q * Q, axis=-1))
+
+    def draw(key, P):
+        v = jr.uniform(key, (P,), Q.dtype) * cdf[-1]
+        i = jnp.minimum(jnp.searchsorted(cdf, v, side="right"), N - 1)
+        i = i.astype(jnp.int32)
+        return i, Q[i]
+
+    idx, _, k = _rejection_chain(
+        key, m, draw, (), jnp.int32, _default_pool(m), 100, Q.dtype, distinct=True
+    )
+    return eqx.error_if(
+        idx,
+        k < m,
+        "finite_projection_dpp: 100 pools of proposals ran out before m items "
+        "were accepted",
+    )
 
 
 # Block length of the two-level inverse CDF in the finite chain.
 _CDF_BLOCK = 128
 
 
-def _features_chain(key: PRNGKeyArray, Q: Array) -> Array:
+def _gs_chain(key: PRNGKeyArray, Q: Array) -> Array:
+    """The finite chain from Q (N, m), Gram-Schmidt form: O(N m) per step."""
     N, m = Q.shape
     us = jr.uniform(key, (m,), Q.dtype)
 

@@ -71,12 +71,15 @@ def test_finite_reference_values():
     np.testing.assert_allclose(probs.sum(), 1, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", ["rejection", "gs"])
 @pytest.mark.parametrize("which", ["features", "kernel"])
-def test_finite_dpp_law(which):
+def test_finite_dpp_law(which, method):
     n = 20_000
     A = jnp.asarray(Q8 if which == "features" else K8)
     keys = jr.split(jr.key(11), n)
-    samples = jax.jit(jax.vmap(lambda k: wls.finite_projection_dpp(k, A, size=3)))(keys)
+    samples = jax.jit(
+        jax.vmap(lambda k: wls.finite_projection_dpp(k, A, size=3, method=method))
+    )(keys)
     s = np.asarray(samples)
     assert all(len(set(r)) == 3 for r in s.tolist())
     probs = np.array([np.linalg.det(K8[np.ix_(S, S)]) for S in SUBSETS])
@@ -116,42 +119,74 @@ def test_finite_dpp_agrees_with_dppy():
     assert p > 1e-3, (stat, dof)
 
 
-def test_finite_dpp_kernel_and_features_paths_agree():
+@pytest.mark.parametrize("method", ["rejection", "gs"])
+def test_finite_dpp_kernel_and_features_paths_agree(method):
     for s in range(5):
-        a = wls.finite_projection_dpp(jr.key(s), jnp.asarray(Q8))
-        b = wls.finite_projection_dpp(jr.key(s), jnp.asarray(K8))
+        a = wls.finite_projection_dpp(jr.key(s), jnp.asarray(Q8), method=method)
+        b = wls.finite_projection_dpp(jr.key(s), jnp.asarray(K8), method=method)
         np.testing.assert_array_equal(a, b)
 
 
-def test_draw_index_law_across_blocks():
-    # the two-level inverse CDF over 300 weights (3 blocks, the last one
-    # partial), a third of them zero: chi-square over the 200 positive ones,
-    # false-alarm rate 0.1%; zero weights are never drawn
-    from jaxmethods._internal.sampling import two_level_inverse_cdf
-
-    def _draw_index(w, u):
-        return two_level_inverse_cdf(w, u, 128)
-
-    w = np.random.default_rng(4).uniform(0.2, 1.0, 300)
-    w[::3] = 0.0
-    n = 200_000
-    us = jr.uniform(jr.key(8), (n,), jnp.float64)
-    idx = np.asarray(jax.jit(jax.vmap(_draw_index, (None, 0)))(jnp.asarray(w), us))
-    counts = np.bincount(idx, minlength=300)
-    assert counts[w == 0].sum() == 0
-    pos = w > 0
-    expect = n * w[pos] / w.sum()
-    chi2 = np.sum((counts[pos] - expect) ** 2 / expect)
-    assert chi2 < stats.chi2.ppf(0.999, pos.sum() - 1), chi2
-    # the ends of [0, 1) give the first and last positive weights
-    ends = jnp.array([0.0, 1.0 - 1e-16, 1.0])
-    np.testing.assert_array_equal(
-        jax.vmap(_draw_index, (None, 0))(jnp.asarray(w), ends), [1, 299, 299]
+@pytest.mark.parametrize("method", ["rejection", "gs"])
+def test_finite_dpp_zero_rows_never_drawn(method):
+    # items with K_ii = 0 (zero rows of Q, here before, between and after the
+    # others) are never proposed; the law on the others is unchanged
+    # (chi-square over the 56 subsets, false-alarm rate 0.1%)
+    rows = [1, 2, 4, 5, 6, 8, 9, 11]  # where the rows of Q8 go among 13
+    Qz = np.zeros((13, 3))
+    Qz[rows] = Q8
+    n = 20_000
+    f = jax.jit(
+        jax.vmap(lambda k: wls.finite_projection_dpp(k, jnp.asarray(Qz), method=method))
     )
+    s = np.asarray(f(jr.split(jr.key(12), n)))
+    assert np.isin(s, rows).all()
+    back = np.searchsorted(rows, s)  # to indices of Q8
+    probs = np.array([np.linalg.det(K8[np.ix_(S, S)]) for S in SUBSETS])
+    counts = _subset_counts(back)
+    chi2 = np.sum((counts - n * probs) ** 2 / (n * probs))
+    assert chi2 < stats.chi2.ppf(0.999, len(SUBSETS) - 1), chi2
+
+
+@pytest.mark.parametrize("method", ["rejection", "gs"])
+def test_finite_dpp_law_late_phases(method):
+    # m = 32 on N = 34: the chain's last two phases (k >= 16) work in the
+    # complement basis, the second one updated from the first. The complement
+    # of S is a pair, with P(S) = det K_S = det (I - K) on the pair: a
+    # chi-square test over the 561 pairs (cells with fewer than 5 expected
+    # draws pooled; false-alarm rate 0.1%) tests the whole law. Every draw
+    # has 32 distinct items, and the kernel path draws the same items as the
+    # features path. (The Gram-Schmidt form has no phases; same checks.)
+    N, m, n = 34, 32, 20_000
+    Q = np.linalg.qr(np.random.default_rng(7).standard_normal((N, m)))[0]
+    K = Q @ Q.T
+    keys = jr.split(jr.key(13), n)
+    f = jax.jit(
+        jax.vmap(
+            lambda k, A: wls.finite_projection_dpp(k, A, size=m, method=method),
+            (0, None),
+        )
+    )
+    s = np.asarray(f(keys, jnp.asarray(Q)))
+    np.testing.assert_array_equal(s[:500], np.asarray(f(keys[:500], jnp.asarray(K))))
+    assert all(len(set(r)) == m for r in s.tolist())
+    pairs = list(itertools.combinations(range(N), 2))
+    J = np.eye(N) - K
+    probs = np.array([np.linalg.det(J[np.ix_(p, p)]) for p in pairs])
+    np.testing.assert_allclose(probs.sum(), 1, atol=1e-12)
+    cell = {p: i for i, p in enumerate(pairs)}
+    counts = np.zeros(len(pairs))
+    for row in s.tolist():
+        counts[cell[tuple(sorted(set(range(N)) - set(row)))]] += 1
+    small = n * probs < 5
+    obs = np.append(counts[~small], counts[small].sum())
+    exp = np.append(n * probs[~small], n * probs[small].sum())
+    chi2 = np.sum((obs - exp) ** 2 / exp)
+    assert chi2 < stats.chi2.ppf(0.999, len(obs) - 1), (chi2, len(obs))
 
 
 def test_finite_dpp_large_ground_set():
-    # N = 1000 (8 blocks of the inverse CDF), m = 6: the kernel and features
+    # N = 1000, m = 6: the kernel and features
     # paths draw the same indices, and inclusion frequencies match diag K
     # (max over 1000 items of |z|, each within 5 s.e.: family-wise false-alarm
     # rate < 1000 * 6e-7)
@@ -442,6 +477,8 @@ def test_bad_inputs():
         wls.conditioned(lambda k: wls.christoffel_iid(k, B5, 9), B5, delta=1.5)
     with pytest.raises(ValueError, match="size"):
         wls.finite_projection_dpp(k, jnp.asarray(Q8), size=4)
+    with pytest.raises(ValueError, match="method must be"):
+        wls.finite_projection_dpp(k, jnp.asarray(Q8), method="cholesky")
     with pytest.raises(ValueError, match="base_sampler"):
         wls.volume_rescaled(k, B5, 8, base_sampler=lambda kk, num: jnp.zeros((num, 2)))
     with pytest.raises(eqx.EquinoxRuntimeError, match="orthonormal"):
