@@ -441,8 +441,8 @@ def finite_projection_dpp(
     through block sums of $d$ and then the cumulative sum inside one block,
     and the update $d \leftarrow d - (Qv)^2$ ($O(Nm)$ per step; under
     ``vmap`` one matrix product with $Q$ shared by all draws). Both give the
-    same law; the rejection form was 4-5x faster at $N = 10^4$, $m = 50$
-    (``benchmarks/RESULTS.md``).
+    same law; the rejection form was 8x faster for 100 vmapped draws at
+    $N = 10^4$, $m = 50$ (``benchmarks/RESULTS.md``).
 
     Args:
         key: PRNG key.
