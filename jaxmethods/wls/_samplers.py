@@ -113,14 +113,14 @@ _WINDOW_MIN, _WINDOW_MAX = 4, 16
 
 def _default_pool(m: int) -> int:
     # The chain rule needs m H_m proposals on average (sd about 1.3 m). Twice
-    # that runs out for 0.3% of draws at m = 100, which then take refills of
-    # m H_m / 2 proposals; under vmap a refill is drawn for every key, so
-    # both sizes were set by timing 100 vmapped draws (m = 20, 50, 100).
+    # that runs out for 0.3% of draws at m = 100; under vmap a further pool
+    # is then drawn for every key. Of pools of 1, 1.5 and 2 m H_m, timed on
+    # 100 vmapped draws at m = 100, 2 m H_m was the fastest.
     harmonic = sum(1.0 / k for k in range(1, m + 1))
     return max(64, int(math.ceil(_POOL_FACTOR * m * harmonic)))
 
 
-_POOL_FACTOR, _REFILL_DIV = 2.0, 4  # first pool 2 m H_m, refills a quarter
+_POOL_FACTOR = 2.0  # pools of 2 m H_m proposals
 
 
 @overload
@@ -168,8 +168,8 @@ def projection_dpp(
     probability $\lVert r(x)\rVert^2/\lVert\varphi(x)\rVert^2$ ($m H_m
     \approx m \ln m$ proposals on average).
 
-    Proposals come in pools drawn at once (the first of $2 m H_m$ by
-    default, refills of a quarter of that) and are examined in order, a few at
+    Proposals come in pools drawn at once ($2 m H_m$ by default; a draw
+    rarely needs a second one) and are examined in order, a few at
     a time: one small matrix product gives their residual norms against the
     current span, and the first accepted one (each proposal has its own
     uniform) becomes the next point, which is exactly sequential rejection. A
@@ -184,8 +184,8 @@ def projection_dpp(
         key: PRNG key.
         basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
             [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
-        pool_size: proposals in the first pool (static; default $\max(64,
-            2 m H_m)$); later pools hold a quarter as many (at least 16).
+        pool_size: proposals per pool (static; default $\max(64, 2 m
+            H_m)$).
         max_pools: pools allowed before giving up with an error (static).
         return_proposals: also return the number of proposals examined.
         dtype: float dtype (default float64 under x64, else float32).
@@ -237,8 +237,8 @@ def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Arr
     X = eqx.error_if(
         X,
         k < m,
-        f"{fn}: {max_pools} pools of proposals (the first of {pool}) ran out "
-        "before m points were accepted; raise pool_size or max_pools",
+        f"{fn}: {max_pools} pools of {pool} proposals ran out before m points "
+        "were accepted; raise pool_size or max_pools",
     )
     return X, used
 
@@ -265,7 +265,6 @@ def _rejection_chain(
     ``max_pools`` pools ran out). ``distinct`` (a finite ground set, scalar
     items >= 0) never accepts an item twice.
     """
-    refill_size = max(16, -(-pool // _REFILL_DIV))
     # The chain runs in phases lo <= k < hi for a few static ends hi. In the
     # early phases a proposal's residual is ||phi||^2 - ||V phi||^2 with V the
     # rows accepted so far (only the first hi rows are nonzero); in the late
@@ -383,14 +382,17 @@ def _rejection_chain(
                 U = jnp.where(done, U.at[:, : m - hi].set(U_lo @ C), U)
         return k, V, U, B, X, used + jnp.minimum(ptr, P)
 
-    def refill_cond(c):
+    def pools_cond(c):
         s, pools, _ = c
         return (s[0] < m) & (pools < max_pools)
 
-    def refill(c):
+    def next_pool(c):
+        # Every pool has the same size, so that the phases are compiled once
+        # (a smaller refill size, which would need a second copy, ran 2-7%
+        # faster but doubled the compile time).
         s, pools, key = c
         key, sub = jr.split(key)
-        return run_phases(s, sub, refill_size), pools + 1, key
+        return run_phases(s, sub, pool), pools + 1, key
 
     zero = jnp.asarray(0, jnp.int32)
     init = (
@@ -401,12 +403,8 @@ def _rejection_chain(
         jnp.full((m,) + x_shape, -1 if distinct else 0, x_dtype),
         zero,
     )
-    k_rest, k_first = jr.split(key)
-    s = run_phases(init, k_first, pool)
-    if max_pools > 1:
-        s = lax.while_loop(refill_cond, refill, (s, jnp.asarray(1, jnp.int32), k_rest))[
-            0
-        ]
+    c0 = (init, jnp.asarray(0, jnp.int32), key)
+    s = lax.while_loop(pools_cond, next_pool, c0)[0]
     return s[4], s[5], s[0]
 
 
@@ -537,7 +535,9 @@ def finite_projection_dpp(
     return chain(key, A)
 
 
-def _rejection_finite_chain(key: PRNGKeyArray, Q: Array) -> Array:
+def _rejection_finite_chain(
+    key: PRNGKeyArray, Q: Array, pool: int | None = None
+) -> Array:
     """The finite chain from Q (N, m): the HKPV rejection chain on rows of Q."""
     N, m = Q.shape
     # proposals from K_ii / m = ||Q_i||^2 / m by inverse CDF (the table does
@@ -552,7 +552,15 @@ def _rejection_finite_chain(key: PRNGKeyArray, Q: Array) -> Array:
         return i, Q[i]
 
     idx, _, k = _rejection_chain(
-        key, m, draw, (), jnp.int32, _default_pool(m), 100, Q.dtype, distinct=True
+        key,
+        m,
+        draw,
+        (),
+        jnp.int32,
+        _default_pool(m) if pool is None else pool,
+        100,
+        Q.dtype,
+        distinct=True,
     )
     return eqx.error_if(
         idx,

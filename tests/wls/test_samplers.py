@@ -148,7 +148,7 @@ def test_finite_dpp_zero_rows_never_drawn(method):
     assert chi2 < stats.chi2.ppf(0.999, len(SUBSETS) - 1), chi2
 
 
-@pytest.mark.parametrize("method", ["rejection", "gs"])
+@pytest.mark.parametrize("method", ["rejection", "gs", "small pools"])
 def test_finite_dpp_law_late_phases(method):
     # m = 32 on N = 34: the chain's last two phases (k >= 16) work in the
     # complement basis, the second one updated from the first. The complement
@@ -156,19 +156,29 @@ def test_finite_dpp_law_late_phases(method):
     # chi-square test over the 561 pairs (cells with fewer than 5 expected
     # draws pooled; false-alarm rate 0.1%) tests the whole law. Every draw
     # has 32 distinct items, and the kernel path draws the same items as the
-    # features path. (The Gram-Schmidt form has no phases; same checks.)
+    # features path. (The Gram-Schmidt form has no phases; same checks.
+    # "small pools": the rejection chain with pools of 40 proposals, so that
+    # draws resume mid-phase in later pools.)
+    from jaxmethods.wls._samplers import _rejection_finite_chain
+
     N, m, n = 34, 32, 20_000
     Q = np.linalg.qr(np.random.default_rng(7).standard_normal((N, m)))[0]
     K = Q @ Q.T
     keys = jr.split(jr.key(13), n)
-    f = jax.jit(
-        jax.vmap(
-            lambda k, A: wls.finite_projection_dpp(k, A, size=m, method=method),
-            (0, None),
+    if method == "small pools":
+        f = jax.jit(jax.vmap(lambda k, A: _rejection_finite_chain(k, A, 40), (0, None)))
+        s = np.asarray(f(keys, jnp.asarray(Q)))
+    else:
+        f = jax.jit(
+            jax.vmap(
+                lambda k, A: wls.finite_projection_dpp(k, A, size=m, method=method),
+                (0, None),
+            )
         )
-    )
-    s = np.asarray(f(keys, jnp.asarray(Q)))
-    np.testing.assert_array_equal(s[:500], np.asarray(f(keys[:500], jnp.asarray(K))))
+        s = np.asarray(f(keys, jnp.asarray(Q)))
+        np.testing.assert_array_equal(
+            s[:500], np.asarray(f(keys[:500], jnp.asarray(K)))
+        )
     assert all(len(set(r)) == m for r in s.tolist())
     pairs = list(itertools.combinations(range(N), 2))
     J = np.eye(N) - K
