@@ -172,9 +172,10 @@ def projection_dpp(
     rarely needs a second one) and are examined in order, a few at
     a time: one small matrix product gives their residual norms against the
     current span, and the first accepted one (each proposal has its own
-    uniform) becomes the next point, which is exactly sequential rejection. A
-    proposal rejected once would be rejected at every later step (the
-    residual only shrinks), so none is examined twice. In the second half of
+    uniform) becomes the next point, which is exactly sequential rejection:
+    the proposals are i.i.d. and each serves one accept/reject decision
+    (those after the accepted one are examined again at the next step). In
+    the second half of
     the chain, where most proposals are examined, the residual is computed in
     an orthonormal basis of the complement of the span ($m - k$ columns)
     instead of against the $k$ accepted rows. Under ``vmap`` over keys this
