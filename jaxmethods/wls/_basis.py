@@ -418,8 +418,9 @@ class LegendreBasis(_TensorBasis):
         t, got = attempt(k0, kf)
         # The coordinates with no acceptance (1/16 of them on average) are
         # redrawn in fixed-size buffers, so that no round redoes every
-        # coordinate: one round sized for the first misses (twice their mean
-        # and then some), then rounds sized for the few left (1/256 of N).
+        # coordinate: one round sized for the first misses (N/16 on average:
+        # twice that and then some), then rounds sized for the few left (N/256
+        # on average).
         state = redraw((t, got, key), max(1, min(N, N // 8 + 32)))
         B = max(1, min(N, N // 128 + 16))
         t, _, _ = lax.while_loop(

@@ -99,16 +99,16 @@ def christoffel_iid(
 
 
 _LATE = 0.5  # phases starting at k >= _LATE * m use the complement basis
+_WINDOW_MIN, _WINDOW_MAX = 4, 16  # proposals examined per loop iteration
+_POOL_FACTOR = 2.0  # pools of 2 m H_m proposals
+_FINITE_MAX_POOLS = 100  # pools the finite sampler may draw before an error
 
 
-def _window(m: int, hi: int, pool: int) -> int:
+def _window(m: int, hi: int) -> int:
     # proposals examined per iteration in a phase ending at hi: about the mean
     # number a step needs at the phase end, m / (m - hi + 1), as a power of 2
     mean = m / (m - hi + 1)
-    return min(pool, _WINDOW_MAX, max(_WINDOW_MIN, 1 << math.ceil(math.log2(mean))))
-
-
-_WINDOW_MIN, _WINDOW_MAX = 4, 16
+    return min(_WINDOW_MAX, max(_WINDOW_MIN, 1 << math.ceil(math.log2(mean))))
 
 
 def _default_pool(m: int) -> int:
@@ -118,9 +118,6 @@ def _default_pool(m: int) -> int:
     # 100 vmapped draws at m = 100, 2 m H_m was the fastest.
     harmonic = sum(1.0 / k for k in range(1, m + 1))
     return max(64, int(math.ceil(_POOL_FACTOR * m * harmonic)))
-
-
-_POOL_FACTOR = 2.0  # pools of 2 m H_m proposals
 
 
 @overload
@@ -280,20 +277,20 @@ def _rejection_chain(
     los = [0, *ends[:-1]]
     late = [lo >= _LATE * m for lo in los]
     rows = max(hi - lo for lo, hi in zip(los, ends, strict=True))
+    windows = [min(pool, _window(m, hi)) for hi in ends]
+    pad = max(windows)  # room for the last window
 
-    def draw_pool(key, P):
+    def draw_pool(key):
         kx, ku = jr.split(key)
-        x, phi = draw(kx, P)  # (P, ...), (P, m)
-        u = jr.uniform(ku, (P,), dt)
-        pad = max(_window(m, hi, P) for hi in ends)  # room for the last window
+        x, phi = draw(kx, pool)  # (pool, ...), (pool, m)
+        u = jr.uniform(ku, (pool,), dt)
         # padding never accepts (u = inf); XLA fuses the basis into the copy
         u = jnp.concatenate([u, jnp.full((pad,), jnp.inf, dt)])
         phi = jnp.concatenate([phi, jnp.ones((pad, m), dt)])
         x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
         return x, phi, jnp.sum(phi * phi, axis=-1), u
 
-    def make_phase(lo, hi, P, x, phi, nrm, u, V_lo, U_lo):
-        W = _window(m, hi, P)
+    def make_phase(lo, hi, W, x, phi, nrm, u, V_lo, U_lo):
         lane = jnp.arange(W, dtype=jnp.int32)
 
         # The pool, the rows V[:lo] accepted in earlier phases and the
@@ -301,7 +298,7 @@ def _rejection_chain(
         # carried array is copied by a select on every iteration, so only this
         # phase's rows (hi - lo of them) are carried, in `buf`.
         def cond(s):
-            return (s[0] < hi) & (s[1] < P)
+            return (s[0] < hi) & (s[1] < pool)
 
         def body(s):
             # Examine the next W proposals against the current span; the
@@ -323,7 +320,7 @@ def _rejection_chain(
                 res = jnp.sum(a * a, axis=-1) - jnp.sum(proj_b * proj_b, axis=-1)
                 proj_l = None
             uw = lax.dynamic_slice_in_dim(u, ptr, W)
-            ok = (uw * nw <= res) & (ptr + lane < P)
+            ok = (uw * nw <= res) & (ptr + lane < pool)
             if distinct:
                 # an item accepted before has residual 0 up to rounding: never
                 # accept it again (slots not yet filled hold -1)
@@ -348,17 +345,17 @@ def _rejection_chain(
 
         return cond, body
 
-    def run_phases(s, key, P):
-        # one pool of P proposals, examined by every phase in turn (a draw
-        # whose pool ran out earlier resumes in its current phase)
+    def run_phases(s, key):
+        # one pool, examined by every phase in turn (a draw whose previous
+        # pool ran out resumes in its current phase)
         k, V, U, B, X, used = s
-        x, phi, nrm, u = draw_pool(key, P)
+        x, phi, nrm, u = draw_pool(key)
         ptr = jnp.asarray(0, jnp.int32)
-        for i, (lo, hi) in enumerate(zip(los, ends, strict=True)):
+        for i, (lo, hi, W) in enumerate(zip(los, ends, windows, strict=True)):
             k0 = k
             if not late[i]:
                 # a phase resumed after a new pool starts from its rows so far
-                phase = make_phase(lo, hi, P, x, phi, nrm, u, V[:lo], None)
+                phase = make_phase(lo, hi, W, x, phi, nrm, u, V[:lo], None)
                 k, ptr, buf, X = lax.while_loop(*phase, (k, ptr, V[lo:hi], X))
                 V = V.at[lo:hi].set(buf)
                 continue
@@ -371,7 +368,7 @@ def _rejection_chain(
                 U = jnp.where(k0 == lo, U.at[:, : m - lo].set(fresh), U)
             U_lo = U[:, : m - lo]
             buf0 = jnp.where(k0 > lo, B[: hi - lo, : m - lo], 0)
-            phase = make_phase(lo, hi, P, x, phi, nrm, u, None, U_lo)
+            phase = make_phase(lo, hi, W, x, phi, nrm, u, None, U_lo)
             k, ptr, buf, X = lax.while_loop(*phase, (k, ptr, buf0, X))
             inside = (k0 >= lo) & (k0 < hi)
             B = jnp.where(inside, B.at[: hi - lo, : m - lo].set(buf), B)
@@ -381,7 +378,7 @@ def _rejection_chain(
                 C = jnp.linalg.qr(buf.T, mode="complete")[0][:, hi - lo :]
                 done = inside & (k >= hi)
                 U = jnp.where(done, U.at[:, : m - hi].set(U_lo @ C), U)
-        return k, V, U, B, X, used + jnp.minimum(ptr, P)
+        return k, V, U, B, X, used + jnp.minimum(ptr, pool)
 
     def pools_cond(c):
         s, pools, _ = c
@@ -393,7 +390,7 @@ def _rejection_chain(
         # faster but doubled the compile time).
         s, pools, key = c
         key, sub = jr.split(key)
-        return run_phases(s, sub, pool), pools + 1, key
+        return run_phases(s, sub), pools + 1, key
 
     zero = jnp.asarray(0, jnp.int32)
     init = (
@@ -559,19 +556,19 @@ def _rejection_finite_chain(
         (),
         jnp.int32,
         _default_pool(m) if pool is None else pool,
-        100,
+        _FINITE_MAX_POOLS,
         Q.dtype,
         distinct=True,
     )
     return eqx.error_if(
         idx,
         k < m,
-        "finite_projection_dpp: 100 pools of proposals ran out before m items "
-        "were accepted",
+        f"finite_projection_dpp: {_FINITE_MAX_POOLS} pools of proposals ran out "
+        "before m items were accepted",
     )
 
 
-# Block length of the two-level inverse CDF in the finite chain.
+# Block length of the two-level inverse CDF in the Gram-Schmidt chain.
 _CDF_BLOCK = 128
 
 
