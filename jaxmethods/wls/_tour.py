@@ -11,7 +11,7 @@ from numpy.polynomial import legendre
 from .._tour import TourCase
 from ._basis import LegendreBasis, total_degree_indices
 from ._lstsq import optimal_weights, weighted_lstsq
-from ._samplers import projection_dpp, repeated_dpp
+from ._samplers import finite_projection_dpp, projection_dpp, repeated_dpp
 
 
 def _ez_case():
@@ -33,6 +33,23 @@ def _ez_case():
     return (lambda: run_all(keys)), (
         lambda c: float(np.max(np.abs(np.asarray(c).mean(0) - proj)))
     )
+
+
+def _finite_case():
+    # inclusion probabilities of a rank-20 projection DPP on 1,000 items are
+    # the diagonal of K: 5,000 draws in one vmapped call, error = the largest
+    # |z| over the items (z = (frequency - K_ii) / its standard error)
+    Q = np.linalg.qr(np.random.default_rng(0).standard_normal((1000, 20)))[0]
+    diag = np.sum(Q * Q, axis=1)
+    n = 5_000
+    run_all = jax.jit(jax.vmap(lambda k, A: finite_projection_dpp(k, A), (0, None)))
+    keys, Qj = jr.split(jr.key(2), n), jnp.asarray(Q)
+
+    def error(idx):
+        freq = np.bincount(np.asarray(idx).ravel(), minlength=1000) / n
+        return float(np.max(np.abs(freq - diag) / np.sqrt(diag * (1 - diag) / n)))
+
+    return (lambda: run_all(keys, Qj)), error
 
 
 def _lstsq_case():
@@ -67,6 +84,14 @@ CASES = [
         _ez_case,
         error_kind="max abs err",
         tolerance=4e-5,  # 5 standard errors of the mean (sd 3.3e-4 / sqrt(2000))
+    ),
+    TourCase(
+        "wls.finite_projection_dpp",
+        "P14",
+        "5,000 DPPs (N=1000, m=20): inclusion frequencies vs diag K",
+        _finite_case,
+        error_kind="max |z|",
+        tolerance=5.5,  # false-alarm rate < 1000 * 3.8e-8 over the items
     ),
     TourCase(
         "wls.weighted_lstsq",
