@@ -39,29 +39,54 @@ def _chol(a):
 
 
 def _matvec(a, x):
-    """``a @ x`` as a fusible elementwise product and sum (see _mvn_logpdf_chol)."""
+    """``a @ x`` as a fusible elementwise product and sum (see _mvn_logpdf_affine)."""
     return jnp.sum(a * x[..., None, :], axis=-1)
 
 
-def _mvn_logpdf_chol(x, mean, chol):
-    """Log N(x; mean, L L^T) for a lower Cholesky factor ``chol``.
+# Largest state or observation dimension whose Gaussian log-density is written
+# out as scalar arithmetic (`_mvn_logpdf_affine`); beyond it, array products.
+_UNROLL_MAX_DIM = 8
 
-    ``L^{-1}`` is formed as a matrix and applied with a product: when this is
+
+def _mvn_logpdf_affine(x, a, u, b, chol):
+    """Log N(x; a @ u + b, L L^T) for a lower Cholesky factor ``chol = L``.
+
+    ``a``/``u`` or ``b`` may be ``None`` (no linear part, or a zero offset).
+    ``L^{-1}`` is formed as a matrix and applied with products: when this is
     vmapped over particles (or particle pairs) with ``chol`` shared, the
     triangular solve runs once instead of once per vector, which on CPU is
     about 100 times faster than a batched solve of small systems.
+
+    Up to ``_UNROLL_MAX_DIM`` dimensions every product is written out over
+    scalars ``x[i]``. Vmapped over an ``(N, N)`` grid of particle pairs (the
+    exact backward kernel) the fused loop then runs over the pairs only; the
+    same expression with vector operations gives ``(N, N, d)`` intermediates,
+    and XLA:CPU's fused loop over a trailing axis of length 1 made a PaRIS
+    sweep of the reference model 10x slower (T = 100, N = 1024: 1.96 s against
+    0.19 s).
     """
-    eye = jnp.eye(chol.shape[-1], dtype=chol.dtype)
-    inv = solve_triangular(chol, eye, lower=True)
-    # An elementwise product and a sum rather than a matvec: XLA fuses it into
-    # the surrounding pair evaluation (a batched dot of tiny matrices is not).
-    z = jnp.sum(inv * (x - mean)[..., None, :], axis=-1)
     d = x.shape[-1]
-    return (
-        -0.5 * jnp.sum(z * z)
-        - jnp.sum(jnp.log(jnp.diagonal(chol)))
-        - 0.5 * d * _LOG_2PI
-    )
+    inv = solve_triangular(chol, jnp.eye(d, dtype=chol.dtype), lower=True)
+    log_norm = -jnp.sum(jnp.log(jnp.diagonal(chol))) - 0.5 * d * _LOG_2PI
+    if d > _UNROLL_MAX_DIM or (a is not None and u.shape[-1] > _UNROLL_MAX_DIM):
+        mean = 0.0 if a is None else _matvec(a, u)
+        mean = mean if b is None else mean + b
+        z = jnp.sum(inv * (x - mean)[..., None, :], axis=-1)
+        return -0.5 * jnp.sum(z * z) + log_norm
+    r = []
+    for i in range(d):
+        ri = x[i] if b is None else x[i] - b[i]
+        if a is not None:
+            for k in range(u.shape[-1]):
+                ri = ri - a[i, k] * u[k]
+        r.append(ri)
+    quad = 0.0
+    for i in range(d):
+        z = inv[i, 0] * r[0]
+        for k in range(1, i + 1):  # L^{-1} is lower triangular
+            z = z + inv[i, k] * r[k]
+        quad = quad + z * z
+    return -0.5 * quad + log_norm
 
 
 def _float_dtype(leaves):
@@ -288,7 +313,7 @@ class LinearGaussianSSM(StateSpaceModel):
     def log_init(self, x0: Float[Array, " dx"], params: Params) -> Scalar:
         """Log-density of ``N(m0, P0)`` at ``x0``."""
         p = self.lgssm(params)
-        return _mvn_logpdf_chol(x0, p.m0, _chol(p.P0))
+        return _mvn_logpdf_affine(x0, None, None, p.m0, _chol(p.P0))
 
     def sample_transition(
         self,
@@ -314,7 +339,7 @@ class LinearGaussianSSM(StateSpaceModel):
         """Log-density of ``N(A x_prev, Q)`` at ``x``."""
         del t
         p = self.lgssm(params)
-        return _mvn_logpdf_chol(x, _matvec(p.A, x_prev), _chol(p.Q))
+        return _mvn_logpdf_affine(x, p.A, x_prev, None, _chol(p.Q))
 
     def log_observation(
         self,
@@ -326,7 +351,7 @@ class LinearGaussianSSM(StateSpaceModel):
         """Log-density of ``N(C x, R)`` at ``y``."""
         del t
         p = self.lgssm(params)
-        return _mvn_logpdf_chol(y, _matvec(p.C, x), _chol(p.R))
+        return _mvn_logpdf_affine(y, p.C, x, None, _chol(p.R))
 
     def sample_observation(
         self, key: PRNGKeyArray, x: Float[Array, " dx"], t: ArrayLike, params: Params
@@ -584,7 +609,7 @@ def _kf_step(carry, y):
     p, m_p, P_p = carry
     S = p.C @ P_p @ p.C.T + p.R
     L = _chol(S)
-    ll = _mvn_logpdf_chol(y, p.C @ m_p, L)
+    ll = _mvn_logpdf_affine(y, p.C, m_p, None, L)
     # K = P C^T S^{-1}, computed as (S^{-1} C P)^T with a Cholesky solve.
     K = cho_solve((L, True), p.C @ P_p).T
     m_f = m_p + K @ (y - p.C @ m_p)

@@ -419,6 +419,58 @@ def test_float32(ref):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("dx, dy", [(1, 1), (3, 2), (8, 1), (9, 2), (2, 11)])
+def test_lgssm_log_densities_both_forms(dx, dy):
+    # Up to 8 dimensions the densities are written out over scalars, beyond
+    # that with array products; both against SciPy in float64.
+    p = random_model(dx, dy, seed=dx + 10 * dy)
+    model = LinearGaussianSSM()
+    m0, P0, A, Q, C, R = (np.asarray(a) for a in (p.m0, p.P0, p.A, p.Q, p.C, p.R))
+    rng = np.random.default_rng(dx * dy)
+    x_prev, x, y = rng.normal(size=dx), rng.normal(size=dx), rng.normal(size=dy)
+    t = jnp.ones((), jnp.int32)
+    mvn = stats.multivariate_normal
+    assert_close(model.log_init(jnp.asarray(x), p), mvn(m0, P0).logpdf(x), rtol=1e-12)
+    assert_close(
+        model.log_transition(jnp.asarray(x_prev), jnp.asarray(x), t, p),
+        mvn(A @ x_prev, Q).logpdf(x),
+        rtol=1e-12,
+    )
+    assert_close(
+        model.log_observation(jnp.asarray(x), jnp.asarray(y), t, p),
+        mvn(C @ x, R).logpdf(y),
+        rtol=1e-12,
+    )
+
+
+def test_lgssm_pair_grid_has_no_trailing_state_axis():
+    # The exact backward kernel vmaps log_transition over an (N, N) grid of
+    # particle pairs. For small states the density must stay scalar arithmetic
+    # on that grid: (N, N, dx) intermediates made XLA:CPU's fused loop about
+    # 10x slower (see _mvn_logpdf_affine).
+    from jaxmethods.smc._backward import exact_logits
+
+    p = random_model(2, 1, seed=3)
+    model = LinearGaussianSSM()
+    n_prev, n_next = 5, 7
+    x_prev = jnp.ones((n_prev, 2))
+    x_next = jnp.ones((n_next, 2))
+
+    def logits(xp, xn):
+        log_m = lambda a, b: model.log_transition(a, b, 0, p)  # noqa: E731
+        return exact_logits(log_m, xp, jnp.zeros(n_prev), xn)
+
+    jaxpr = jax.make_jaxpr(logits)(x_prev, x_next)
+    shapes = {
+        tuple(v.aval.shape)
+        for eqn in jaxpr.jaxpr.eqns
+        for v in eqn.outvars
+        if hasattr(v.aval, "shape")
+    }
+    assert (n_next, n_prev) in shapes
+    assert not any(len(s) == 3 and s[:2] == (n_next, n_prev) for s in shapes), shapes
+
+
 def test_lgssm_state_methods(getkey):
     p = random_model(seed=7)
     model = LinearGaussianSSM()
