@@ -6,7 +6,7 @@ Run from the repository root (a script, not a test)::
     python benchmarks/smc_paris.py --quick    # small sizes, under a minute
     python benchmarks/smc_paris.py --model scalar --sections a   # see below
 
-``--sections`` picks any of (a)-(d) below; ``--model scalar`` swaps the
+``--sections`` picks any of (a)-(e) below; ``--model scalar`` swaps the
 library's ``LinearGaussianSSM`` for a subclass with closed-form 1-D
 log-densities (same model and numbers), to show how much of the time is the
 library model's LAPACK-based log-density.
@@ -45,6 +45,12 @@ Sections:
     the mean squared error scaled to a common budget, and equal-time pairs
     (the PaRIS ``N`` whose time is nearest each PPG configuration's).
 (d) RMSE of ``particles``' PaRIS at ``N = 16`` from a few seeds.
+(e) Same ``N``, equal time (``T = 100``, ``backward="exact"``, ``N`` = 16 and
+    32): the PPG roll-out after ``k`` iterations against the mean of ``m``
+    independent PaRIS runs with the same ``N``, ``m`` being the number of
+    PaRIS runs that fit in the PPG run's single-call time. Repeating PaRIS
+    lowers its variance but not its O(1/N) bias; this is the comparison for a
+    user whose ``N`` is fixed (memory, or a model too costly per particle).
 
 OpenBLAS threads: the reference LGSSM's log-densities call LAPACK
 (``solve_triangular``, i.e. ``dtrsm`` from SciPy's OpenBLAS) inside the jitted
@@ -439,6 +445,119 @@ def section_c(data, a_rows, cfg, log):
 
 
 # --------------------------------------------------------------------------
+# (e) same N, equal time: PPG roll-out vs the average of repeated PaRIS runs
+# --------------------------------------------------------------------------
+
+
+def section_e(data, cfg, log):
+    """PPG roll-out against the mean of ``m`` independent PaRIS runs, same ``N``.
+
+    ``m`` is the number of PaRIS runs that fit in the PPG run's single-call
+    time (rounded, at least 1). Averaging PaRIS runs reduces their variance
+    but not their O(1/N) bias; PPG's roll-out reduces both.
+    """
+    T = 100
+    model, params, ys = data[T]
+    exact = exact_lag1(model, params, ys)
+    R, k0, ks = cfg["R"], cfg["burn_in"], cfg["e_ks"]
+    kmax, backward = ks[-1], "exact"
+    ref0 = jnp.zeros((T, 1))
+    rows = []
+    for n in cfg["e_N"]:
+        c, _ = compile_fn(paris_fn(model, params, ys, n, backward), jr.key(0))
+        t_paris, _, _ = best_of(c, lambda i: (jr.key(i),), cfg["reps"], 1.0)
+
+        def ppg_fn(k, n=n):
+            def f(key):
+                return ppg(
+                    key, model, params, ys, ref0, n, lag1,
+                    num_iters=k, burn_in=0, backward=backward,
+                ).estimates  # fmt: skip
+
+            return f
+
+        t_at = {}
+        for k in sorted({ks[0], kmax}):
+            c, _ = compile_fn(ppg_fn(k), jr.key(0))
+            t_at[k], _, _ = best_of(c, lambda i: (jr.key(i),), cfg["reps"], 1.0)
+        slope = (t_at[kmax] - t_at[ks[0]]) / max(kmax - ks[0], 1)
+        ppg_keys = jr.split(jr.key(2027), R)
+        ests = np.asarray(jax.jit(jax.vmap(ppg_fn(kmax)))(ppg_keys))  # (R, kmax)
+
+        def t_ppg(k, t_at=t_at, slope=slope):
+            return t_at.get(k, t_at[ks[0]] + slope * (k - ks[0]))
+
+        m_max = max(1, round(t_ppg(kmax) / t_paris))
+        run = jax.jit(jax.vmap(paris_fn(model, params, ys, n, backward)))
+        chunk = max(1, 4096 // R)
+        paris_keys = jr.split(jr.key(2028), m_max * R).reshape(m_max, R)
+        parts = [
+            np.asarray(run(paris_keys[i : i + chunk].reshape(-1))).reshape(-1, R)
+            for i in range(0, m_max, chunk)
+        ]
+        paris_est = np.concatenate(parts)  # (m_max, R)
+        for k in ks:
+            t = t_ppg(k)
+            m = max(1, round(t / t_paris))
+            row = dict(
+                N=n,
+                k=k,
+                t=t,
+                measured=k in t_at,
+                m=m,
+                t_paris=m * t_paris,
+                ppg=err_stats(ests[:, k0:k].mean(axis=1), exact),
+                paris=err_stats(paris_est[:m].mean(axis=0), exact),
+            )
+            rows.append(row)
+            log(
+                f"(e) N={n} k={k}: PPG {fmt_s(t)} RMSE {row['ppg']['rmse']:.3f}; "
+                f"{m} x PaRIS {fmt_s(row['t_paris'])} RMSE {row['paris']['rmse']:.3f}"
+            )
+        single = err_stats(paris_est.reshape(-1), exact)
+        log(
+            f"(e) N={n}: PaRIS bias over {paris_est.size} runs "
+            f"{single['bias']:+.3f} +- {single['bias_se']:.3f}, sd {single['sd']:.3f}"
+        )
+        rows.append(dict(N=n, single=single, runs=paris_est.size, t_single=t_paris))
+    return rows
+
+
+def print_e(rows, R):
+    print(
+        "\n### (e) Same N, equal time: PPG roll-out vs the mean of m PaRIS runs "
+        f"(T = 100, backward = 'exact', R = {R})\n"
+    )
+    print(
+        "| N | PPG k (k0 = 2) | PPG time | PPG RMSE | m | m PaRIS runs' time | "
+        "mean of m PaRIS RMSE | its bias (± s.e.) | PaRIS / PPG RMSE |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        if "single" in r:
+            continue
+        star = "" if r["measured"] else "*"
+        pp, pa = r["ppg"], r["paris"]
+        print(
+            f"| {r['N']} | {r['k']} | {fmt_s(r['t'])}{star} | "
+            f"{pp['rmse']:.3f} ± {pp['rmse_se']:.3f} | {r['m']} | "
+            f"{fmt_s(r['t_paris'])} | {pa['rmse']:.3f} ± {pa['rmse_se']:.3f} | "
+            f"{pa['bias']:+.3f} ± {pa['bias_se']:.3f} | "
+            f"{pa['rmse'] / pp['rmse']:.2f} |"
+        )
+    print()
+    for r in rows:
+        if "single" in r:
+            st = r["single"]
+            print(
+                f"PaRIS N={r['N']}, one run: {fmt_s(r['t_single'])}, bias "
+                f"{st['bias']:+.3f} ± {st['bias_se']:.3f}, sd {st['sd']:.3f} "
+                f"(over {r['runs']} runs)."
+            )
+    print("\n\\* interpolated linearly between the measured k values.")
+
+
+# --------------------------------------------------------------------------
 # (d) particles' PaRIS RMSE
 # --------------------------------------------------------------------------
 
@@ -601,7 +720,7 @@ def main():
     p.add_argument("--peer-limit", type=float, default=None, help="seconds")
     p.add_argument("--replicates", type=int, default=None, help="R for (c)")
     p.add_argument(
-        "--sections", default="abcd", help="subset of abcd to run (b needs a)"
+        "--sections", default="abcde", help="subset of abcde to run (b needs a)"
     )
     p.add_argument(
         "--model",
@@ -630,6 +749,8 @@ def main():
             ks=[8],
             backwards=["exact"],
             reps=2,
+            e_N=[16],
+            e_ks=[4, 8],
         )
         d_seeds = 0
     else:
@@ -645,6 +766,8 @@ def main():
             ks=[4, 8, 16, 32],
             backwards=["exact", "mcmc"],
             reps=3,
+            e_N=[16, 32],
+            e_ks=[8, 16, 32, 64, 128],
         )
         d_seeds = 20
 
@@ -669,7 +792,11 @@ def main():
     if "d" in secs and peer is not None and d_seeds:
         d_row = section_d(data, 16, d_seeds, log)
 
+    e_rows = section_e(data, cfg, log) if "e" in secs else []
+
     print_tables(a_rows, b_rows, c_out, exact100, d_row, sizes, limit)
+    if e_rows:
+        print_e(e_rows, cfg["R"])
     print()
     print(machine_line())
     print(f"total wall time {time.perf_counter() - t_start:.0f} s")
