@@ -16,6 +16,11 @@ round-off, so each tolerance is 1.5 times the median error measured in float64:
 for DPM-Solver-v3 at 8 NFE with statistics estimated in the setup, and 0.1840
 for DPM-Solver-3 "fast" at 12 NFE, whose schedule of orders [3, 3, 3, 2, 1]
 ends with a first-order step (the table has 0.142 at 10 NFE and 0.057 at 15).
+The adaptive solver (0.00072 at its default tolerances, 75 NFE) and the
+inverse (0.0149: the 256 exact solutions encoded back to $t = 1$ with ++3M at
+20 NFE, against the starting points) use the same rule. The EMS case is exact:
+on Gaussian data the exact-Jacobian estimate of $l_\lambda$ equals
+$\sigma^2/(\alpha^2 c^2 + \sigma^2)$ up to round-off.
 """
 
 import functools
@@ -26,7 +31,7 @@ import numpy as np
 
 from .._tour import TourCase
 from ..testing.analytic import GaussianMixture, pf_ode_reference
-from ._dpm_solver import dpm_solver_sample
+from ._dpm_solver import dpm_solver_inverse, dpm_solver_sample
 from ._dpm_solver_v3 import dpm_solver_v3_sample, estimate_ems
 from ._schedules import VPSchedule
 
@@ -106,6 +111,58 @@ def _v3_case(steps: int):
     return setup
 
 
+def _inverse_case():
+    # Encode the exact x_0 of each starting point back to t = 1: the exact
+    # answer is the starting point itself.
+    x_np, ref = _reference()
+    x_0 = jnp.asarray(ref, jnp.asarray(x_np).dtype)
+    sch = VPSchedule.linear()
+    eps_fn = _gmm().noise_prediction(sch)
+
+    @jax.jit
+    def encode(x):
+        x_T, _ = dpm_solver_inverse(
+            eps_fn, sch, x, steps=20, order=3, skip_type="logSNR", t_start=1e-3
+        )
+        return x_T
+
+    return (lambda: encode(x_0)), _median_l2(x_np)
+
+
+def _ems_case():
+    # Gaussian data N(mu, c^2 I): the Jacobian of sigma * eps is
+    # sigma^2 / (alpha^2 c^2 + sigma^2) I whatever x is, so the exact-Jacobian
+    # estimate of l must equal that on the whole grid.
+    c = 0.3
+    gauss = GaussianMixture(jnp.ones((1,)), jnp.array([[1.0, -0.5]]), jnp.array([c]))
+    sch = VPSchedule.linear()
+    eps_fn = gauss.noise_prediction(sch)
+    x0 = gauss.sample(jax.random.key(0), 64)
+
+    @jax.jit
+    def estimate():
+        ems = estimate_ems(
+            eps_fn,
+            sch,
+            x0,
+            jax.random.key(1),
+            n_grid=400,
+            t_start=1.0,
+            t_end=1e-3,
+            exact_jacobian=True,
+        )
+        return ems.lambdas, ems.l
+
+    def error(out):
+        lam, l_hat = (np.asarray(a, np.float64) for a in out)
+        a2 = 1.0 / (1.0 + np.exp(-2.0 * lam))  # alpha^2 = sigmoid(2 lambda)
+        s2 = 1.0 - a2
+        exact = s2 / (a2 * c * c + s2)
+        return float(np.max(np.abs(l_hat - exact[:, None])))
+
+    return estimate, error
+
+
 CASES: list[TourCase] = [
     TourCase(
         "diffusion.dpm_solver_pp_2m",
@@ -134,5 +191,31 @@ CASES: list[TourCase] = [
         error_kind="median L2",
         # measured 0.102 (DPM-Solver++ 3M at NFE 8: 0.280)
         tolerance=0.153,
+    ),
+    TourCase(
+        "diffusion.dpm_solver_sample[adaptive]",
+        "P06",
+        "same, adaptive DPM-Solver-23 (rtol 0.05, NFE 75)",
+        _sampler_case(order=3, method="adaptive", algorithm="dpmsolver++"),
+        error_kind="median L2",
+        # measured 7.24e-4
+        tolerance=1.1e-3,
+    ),
+    TourCase(
+        "diffusion.dpm_solver_inverse",
+        "P06",
+        "encode the exact x_0 of the 256 pts to t=1, ++3M NFE 20",
+        _inverse_case,
+        error_kind="median L2",
+        # measured 0.0149 (sampling the other way at NFE 20: 0.0071)
+        tolerance=0.0224,
+    ),
+    TourCase(
+        "diffusion.estimate_ems",
+        "P13",
+        "exact-Jacobian l on Gaussian data (400-pt grid) vs closed form",
+        _ems_case,
+        error_kind="max abs err",
+        tolerance=1e-12,
     ),
 ]

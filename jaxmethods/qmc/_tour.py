@@ -22,6 +22,7 @@ from ._digital_net import (
     sobol_generating_matrices,
 )
 from ._discrepancy import discrepancy
+from ._fast_gp import FastGP
 from ._fast_gram import FastGram
 from ._kernels import ShiftInvariantKernel
 from ._lattice import lattice
@@ -133,6 +134,39 @@ def _fast_gram_case():
     return (lambda: f(x, y)), err
 
 
+def _fast_gp_case():
+    # Posterior mean and variance at 64 new points against dense GP algebra in
+    # NumPy float64 (same kernel closed form as the FastGram case).
+    n, d = 512, 3
+    x = lattice(jr.key(6), n, d)
+    gamma = np.array([0.8, 0.4, 0.2])
+    kern = ShiftInvariantKernel(d, alpha=1, lengthscales=jnp.asarray(gamma))
+    y = jnp.sin(2 * jnp.pi * x[:, 0]) + x[:, 1] * x[:, 2]
+    x_new = jr.uniform(jr.key(7), (64, d), x.dtype)
+    nugget = 1e-4
+    gp = FastGP(kern, x, y, kind="lattice", nugget=nugget)
+
+    def k(a, b):
+        delta = (a[:, None, :] - b[None, :, :]) % 1.0
+        return np.prod(1 + gamma * 2 * np.pi**2 * (delta**2 - delta + 1 / 6), axis=-1)
+
+    xn, yn, xs = (np.asarray(a, np.float64) for a in (x, y, x_new))
+    mu = yn.mean()
+    gram = k(xn, xn) + nugget * np.eye(n)
+    k_star = k(xn, xs)
+    m_ref = mu + k_star.T @ np.linalg.solve(gram, yn - mu)
+    prior_var = np.prod(1 + gamma * np.pi**2 / 3)  # K(x, x): B_2(0) = 1/6
+    v_ref = prior_var - np.sum(k_star * np.linalg.solve(gram, k_star), axis=0)
+
+    def err(out):
+        m, v = (np.asarray(a, np.float64) for a in out)
+        e_mean = np.max(np.abs(m - m_ref)) / np.max(np.abs(m_ref))
+        e_var = np.max(np.abs(v - v_ref)) / prior_var  # relative to the prior
+        return float(max(e_mean, e_var))
+
+    return (lambda: gp.predict(x_new)), err
+
+
 def _cubature_case():
     # Keister in d = 3 to abs_tol 1e-3; exact value from its closed form
     f = Keister(3)
@@ -179,6 +213,14 @@ CASES: list[TourCase] = [
         "P02",
         "SI kernel (alpha 1) on a 2^10 x 3 lattice, vs NumPy solve",
         _fast_gram_case,
+        error_kind="max rel err",
+        tolerance=1e-8,
+    ),
+    TourCase(
+        "qmc.FastGP.predict",
+        "P02",
+        "posterior mean, var at 64 pts, 2^9 x 3 lattice, vs dense NumPy GP",
+        _fast_gp_case,
         error_kind="max rel err",
         tolerance=1e-8,
     ),
