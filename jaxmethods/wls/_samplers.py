@@ -215,8 +215,9 @@ def projection_dpp(
     return (X, used) if return_proposals else X
 
 
-def _projection_dpp(key, basis, pool_size, max_pools, dtype) -> tuple[Array, Array]:
-    fn = "projection_dpp"
+def _projection_dpp(
+    key, basis, pool_size, max_pools, dtype, fn="projection_dpp"
+) -> tuple[Array, Array]:
     basis = _check_basis(fn, basis)
     m, d = basis.m, basis.d
     pool = (
@@ -619,6 +620,8 @@ def volume_rescaled(
     n: int,
     *,
     base_sampler: Callable[[PRNGKeyArray, int], Array] | None = None,
+    pool_size: int | None = None,
+    max_pools: int = 100,
     dtype: Any = None,
 ) -> Float[Array, "n d"]:
     r"""Generalized volume-rescaled sampling of $n \ge m$ points.
@@ -642,6 +645,9 @@ def volume_rescaled(
             ([`christoffel_iid`][jaxmethods.wls.christoffel_iid]), whose
             weights are [`optimal_weights`][jaxmethods.wls.optimal_weights].
             With another $\rho$ use the weights $1/\rho$.
+        pool_size: proposals per pool of the DPP part (static), as in
+            [`projection_dpp`][jaxmethods.wls.projection_dpp].
+        max_pools: pools allowed for the DPP part (static), as there.
         dtype: float dtype (default float64 under x64, else float32).
 
     Returns:
@@ -649,7 +655,8 @@ def volume_rescaled(
 
     Raises:
         TypeError: bad ``basis`` or ``n``.
-        ValueError: ``n < m``, or a base sampler returning the wrong shape.
+        ValueError: ``n < m``, a base sampler returning the wrong shape,
+            ``pool_size < 1`` or ``max_pools < 1``.
 
     Examples:
         >>> import jax
@@ -671,7 +678,7 @@ def volume_rescaled(
         raise ValueError(f"{fn}: n={n} is below the dimension m={basis.m} of the space")
     dt = check_float_dtype(fn, dtype)
     k_dpp, k_iid, k_perm = jr.split(key, 3)
-    x_dpp, _ = _projection_dpp(k_dpp, basis, None, 100, dt)
+    x_dpp, _ = _projection_dpp(k_dpp, basis, pool_size, max_pools, dt, fn)
     if n == basis.m:
         x = x_dpp
     else:
@@ -694,6 +701,8 @@ def repeated_dpp(
     basis: _TensorBasis,
     R: int,
     *,
+    pool_size: int | None = None,
+    max_pools: int = 100,
     dtype: Any = None,
 ) -> Float[Array, "Rm d"]:
     r"""$R$ independent projection DPPs, stacked: $n = R m$ points.
@@ -711,6 +720,9 @@ def repeated_dpp(
         basis: a [`LegendreBasis`][jaxmethods.wls.LegendreBasis] or
             [`HermiteBasis`][jaxmethods.wls.HermiteBasis].
         R: number of repetitions (static), >= 1.
+        pool_size: proposals per pool of each DPP (static), as in
+            [`projection_dpp`][jaxmethods.wls.projection_dpp].
+        max_pools: pools allowed per DPP (static), as there.
         dtype: float dtype (default float64 under x64, else float32).
 
     Returns:
@@ -718,7 +730,7 @@ def repeated_dpp(
 
     Raises:
         TypeError: bad ``basis`` or ``R``.
-        ValueError: ``R < 1``.
+        ValueError: ``R < 1``, ``pool_size < 1`` or ``max_pools < 1``.
 
     Examples:
         >>> import jax
@@ -737,7 +749,7 @@ def repeated_dpp(
     basis = _check_basis(fn, basis)
     R = check_size(fn, "R", R, minimum=1)
     dt = check_float_dtype(fn, dtype)
-    xs = jax.vmap(lambda k: _projection_dpp(k, basis, None, 100, dt)[0])(
+    xs = jax.vmap(lambda k: _projection_dpp(k, basis, pool_size, max_pools, dt, fn)[0])(
         jr.split(key, R)
     )
     return xs.reshape(R * basis.m, basis.d)

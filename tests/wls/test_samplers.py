@@ -471,6 +471,29 @@ def test_grad_matches_finite_differences():
         )
 
 
+def test_pool_options_pass_through():
+    # repeated_dpp and volume_rescaled hand pool_size/max_pools to their DPPs:
+    # a repetition is bitwise the projection_dpp of its key with the same pool.
+    basis = wls.LegendreBasis(wls.total_degree_indices(2, 3))  # m = 10
+    key = jr.key(3)
+    x = wls.repeated_dpp(key, basis, 2, pool_size=12, max_pools=50)
+    ref = jnp.concatenate(
+        [
+            wls.projection_dpp(k, basis, pool_size=12, max_pools=50)
+            for k in jr.split(key, 2)
+        ]
+    )
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(ref))
+    # Too few proposals in all allowed pools: the DPP part fails, under the
+    # caller's name.
+    with pytest.raises(eqx.EquinoxRuntimeError, match="volume_rescaled: 1 pools of 2"):
+        wls.volume_rescaled(key, basis, 12, pool_size=2, max_pools=1)
+    with pytest.raises(ValueError, match="repeated_dpp: pool_size must be >= 1"):
+        wls.repeated_dpp(key, basis, 2, pool_size=0)
+    with pytest.raises(ValueError, match="volume_rescaled: max_pools must be >= 1"):
+        wls.volume_rescaled(key, basis, 12, max_pools=0)
+
+
 def test_bad_inputs():
     k = jr.key(0)
     with pytest.raises(ValueError, match="n=3 is below"):
