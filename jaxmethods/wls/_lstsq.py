@@ -6,7 +6,7 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int, Integer
 
 
 def optimal_weights(basis: Any, x: Float[ArrayLike, "n d"]) -> Float[Array, " n"]:
@@ -40,7 +40,10 @@ def optimal_weights(basis: Any, x: Float[ArrayLike, "n d"]) -> Float[Array, " n"
 
 
 def gram_deviation(
-    Phi: Float[ArrayLike, "n m"], w: Float[ArrayLike, " n"]
+    Phi: Float[ArrayLike, "n m"],
+    w: Float[ArrayLike, " n"],
+    *,
+    num_points: int | Integer[ArrayLike, ""] | None = None,
 ) -> Float[Array, ""]:
     r"""$\lVert G - I\rVert_2$ for $G = \frac1n \Phi^\top \mathrm{diag}(w)\Phi$.
 
@@ -50,9 +53,18 @@ def gram_deviation(
     Args:
         Phi: `(n, m)` basis values at the points.
         w: `(n,)` non-negative weights.
+        num_points: the $n$ of $\frac1n$ (default the number of rows). Pass
+            the number of real points when the arrays are padded with
+            zero-weight rows to a common shape (one compiled program for
+            every $n$); it may be traced.
 
     Returns:
         The spectral-norm deviation, a scalar.
+
+    Raises:
+        TypeError: a non-integer ``num_points``.
+        ValueError: a concrete ``num_points`` outside $[1, n]$.
+        EquinoxRuntimeError: a traced ``num_points`` outside $[1, n]$.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -66,8 +78,32 @@ def gram_deviation(
     """
     Phi = jnp.asarray(Phi)
     w = jnp.asarray(w, Phi.dtype)
+    n = _num_points("gram_deviation", num_points, Phi.shape[0], Phi.dtype)
     s = jnp.linalg.svd(jnp.sqrt(w)[:, None] * Phi, compute_uv=False)
-    return jnp.max(jnp.abs(s**2 / Phi.shape[0] - 1))
+    return jnp.max(jnp.abs(s**2 / n - 1))
+
+
+def _num_points(fn, num_points, rows, dtype):
+    """The ``n`` of ``G = Phi^T W Phi / n`` as a ``dtype`` scalar."""
+    if num_points is None:
+        return jnp.asarray(rows, dtype)
+    if isinstance(num_points, bool) or not (
+        isinstance(num_points, int)
+        or jnp.issubdtype(jnp.result_type(num_points), jnp.integer)
+    ):
+        raise TypeError(f"{fn}: num_points must be an int, got {num_points!r}")
+    if jnp.ndim(num_points) != 0:
+        raise ValueError(f"{fn}: num_points must be a scalar, got {num_points!r}")
+    if isinstance(num_points, int) and not 1 <= num_points <= rows:
+        raise ValueError(
+            f"{fn}: num_points must be in [1, {rows}] (the rows of Phi), got "
+            f"{num_points}"
+        )
+    n = jnp.asarray(num_points)
+    n = eqx.error_if(
+        n, (n < 1) | (n > rows), f"{fn}: num_points must be in [1, {rows}]"
+    )
+    return n.astype(dtype)
 
 
 class LstsqInfo(eqx.Module):
@@ -99,6 +135,7 @@ def weighted_lstsq(
     y: Float[ArrayLike, "n ..."],
     *,
     rcond: float | None = None,
+    num_points: int | Integer[ArrayLike, ""] | None = None,
 ) -> tuple[Float[Array, "m ..."], LstsqInfo]:
     r"""Weighted least squares $\min_c \sum_i w_i (y_i - \Phi_i c)^2$, with diagnostics.
 
@@ -115,16 +152,22 @@ def weighted_lstsq(
         y: `(n,)` or `(n, k)` values.
         rcond: relative cutoff for small singular values (default
             $\max(n, m) \cdot \varepsilon$, as NumPy).
+        num_points: the number of real points, for ``info.gram_deviation``
+            (default $n$). Rows with zero weight do not change the
+            solution, so draws of different sizes can be padded to one
+            shape (one compiled program, ``vmap`` over draws) and given
+            their own ``num_points``, which may be traced.
 
     Returns:
         ``(coef, info)``: coefficients of shape `(m,)` or `(m, k)`, and an
         [`LstsqInfo`][jaxmethods.wls.LstsqInfo].
 
     Raises:
-        ValueError: mismatched shapes, or $n < m$ (fewer points than basis
-            functions).
-        TypeError: non-float inputs.
-        EquinoxRuntimeError: negative or non-finite weights.
+        ValueError: mismatched shapes, $n < m$ (fewer points than basis
+            functions), or a concrete ``num_points`` outside $[1, n]$.
+        TypeError: non-float inputs, or a non-integer ``num_points``.
+        EquinoxRuntimeError: negative or non-finite weights, or a traced
+            ``num_points`` outside $[1, n]$.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -174,8 +217,9 @@ def weighted_lstsq(
     s_inv = jnp.where(keep, 1 / jnp.where(keep, s, 1), 0)
     Utb = U.T @ b
     coef = Vt.T @ (s_inv[:, None] * Utb if y.ndim == 2 else s_inv * Utb)
+    n_pts = _num_points(fn, num_points, n, dt)
     info = LstsqInfo(
-        gram_deviation=jnp.max(jnp.abs(s**2 / n - 1)),
+        gram_deviation=jnp.max(jnp.abs(s**2 / n_pts - 1)),
         condition_number=jnp.where(
             s[-1] > 0, s[0] / jnp.where(s[-1] > 0, s[-1], 1), jnp.inf
         ),

@@ -494,6 +494,51 @@ def test_pool_options_pass_through():
         wls.volume_rescaled(key, basis, 12, max_pools=0)
 
 
+def test_lstsq_padded_rows_and_num_points():
+    # Draws of different sizes padded with zero-weight rows to one shape give
+    # the unpadded solution, and with num_points the unpadded ||G - I||; the
+    # padded call vmaps over draws with a traced num_points.
+    basis = wls.LegendreBasis(wls.total_degree_indices(1, 5))  # m = 6
+    f = lambda x: jnp.exp(x[:, 0])  # noqa: E731
+    sizes = (8, 11, 14)
+    rows = max(sizes)
+    Phis, ws, ys, ref = [], [], [], []
+    for i, n in enumerate(sizes):
+        x = wls.christoffel_iid(jr.key(40 + i), basis, n)
+        Phi, w, y = basis(x), wls.optimal_weights(basis, x), f(x)
+        ref.append(wls.weighted_lstsq(Phi, w, y))
+        pad = rows - n
+        Phis.append(jnp.concatenate([Phi, jnp.ones((pad, basis.m))]))
+        ws.append(jnp.concatenate([w, jnp.zeros(pad)]))
+        ys.append(jnp.concatenate([y, jnp.full(pad, 7.0)]))
+    batched = jax.vmap(lambda P, w, y, n: wls.weighted_lstsq(P, w, y, num_points=n))
+    coef, info = batched(
+        jnp.stack(Phis), jnp.stack(ws), jnp.stack(ys), jnp.asarray(sizes)
+    )
+    for i, (c, inf) in enumerate(ref):
+        np.testing.assert_allclose(coef[i], c, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            info.gram_deviation[i], inf.gram_deviation, rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            wls.gram_deviation(Phis[i], ws[i], num_points=sizes[i]),
+            inf.gram_deviation,
+            rtol=1e-12,
+        )
+        assert int(info.rank[i]) == basis.m
+    # Without num_points the padded rows count in 1/n: a different value.
+    _, padded = wls.weighted_lstsq(Phis[0], ws[0], ys[0])
+    assert abs(float(padded.gram_deviation - ref[0][1].gram_deviation)) > 1e-3
+    with pytest.raises(ValueError, match=r"num_points must be in \[1, 14\]"):
+        wls.weighted_lstsq(Phis[0], ws[0], ys[0], num_points=15)
+    with pytest.raises(TypeError, match="num_points must be an int"):
+        unchecked(wls.gram_deviation)(Phis[0], ws[0], num_points=2.5)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="num_points must be in"):
+        eqx.filter_jit(lambda n: wls.gram_deviation(Phis[0], ws[0], num_points=n))(
+            jnp.asarray(0)
+        )
+
+
 def test_bad_inputs():
     k = jr.key(0)
     with pytest.raises(ValueError, match="n=3 is below"):
