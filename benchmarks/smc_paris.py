@@ -229,6 +229,37 @@ def ppg_step_fn(model, params, ys, n, backward):
     return f
 
 
+def ppg_fn(model, params, ys, n, k, backward):
+    """``key -> (k,)`` per-iteration estimates of ``k`` PPG iterations from x = 0."""
+    ref0 = jnp.zeros_like(ys)
+
+    def f(key):
+        return ppg(
+            key, model, params, ys, ref0, n, lag1,
+            num_iters=k, burn_in=0, backward=backward,
+        ).estimates  # fmt: skip
+
+    return f
+
+
+def ppg_times(model, params, ys, n, backward, k_lo, k_hi, reps):
+    """Single-call times of ``ppg`` at ``k_lo`` and ``k_hi`` iterations.
+
+    Returns the measured ``{k: seconds}`` and ``t(k)``, their linear
+    interpolation (``ppg`` is a ``scan`` of identical iterations).
+    """
+    t_at = {}
+    for k in sorted({k_lo, k_hi}):
+        c, _ = compile_fn(ppg_fn(model, params, ys, n, k, backward), jr.key(0))
+        t_at[k], _, _ = best_of(c, lambda i: (jr.key(i),), reps, 1.0)
+    slope = (t_at[k_hi] - t_at[k_lo]) / max(k_hi - k_lo, 1)
+
+    def t(k):
+        return t_at.get(k, t_at[k_lo] + slope * (k - k_lo))
+
+    return t_at, t
+
+
 def section_a(data, sizes, reps, budget, log):
     rows = {}
     for T, Ns in sizes:
@@ -377,7 +408,6 @@ def section_c(data, a_rows, cfg, log):
     R = cfg["R"]
     keys = jr.split(jr.key(2026), R)
     n_ppg, k0, kmax, ks = cfg["ppg_N"], cfg["burn_in"], cfg["k_max"], cfg["ks"]
-    ref0 = jnp.zeros((T, 1))
     out = {}
     for backward in cfg["backwards"]:
         paris_rows = []
@@ -394,36 +424,17 @@ def section_c(data, a_rows, cfg, log):
             paris_rows.append(dict(N=n, t=t1, t_batch=tv / R, **st))
             log(f"(c) {backward} PaRIS N={n}: {fmt_s(t1)}, RMSE {st['rmse']:.3f}")
 
-        def ppg_fn(k, backward=backward):
-            def f(key):
-                return ppg(
-                    key,
-                    model,
-                    params,
-                    ys,
-                    ref0,
-                    n_ppg,
-                    lag1,
-                    num_iters=k,
-                    burn_in=0,
-                    backward=backward,
-                ).estimates
-
-            return f
-
-        t_at = {}
-        for k in sorted({ks[0], kmax}):
-            c, _ = compile_fn(ppg_fn(k), jr.key(0))
-            t_at[k], _, _ = best_of(c, lambda i: (jr.key(i),), cfg["reps"], 1.0)
-        slope = (t_at[kmax] - t_at[ks[0]]) / max(kmax - ks[0], 1)
-
-        cv, _ = compile_fn(jax.vmap(ppg_fn(kmax)), keys)
+        t_at, t_ppg = ppg_times(
+            model, params, ys, n_ppg, backward, ks[0], kmax, cfg["reps"]
+        )
+        fk = ppg_fn(model, params, ys, n_ppg, kmax, backward)
+        cv, _ = compile_fn(jax.vmap(fk), keys)
         tv, _, ests = best_of(cv, lambda i: (keys,), 2, 0.5)
         ests = np.asarray(ests)  # (R, kmax)
         ppg_rows = []
         for k in ks:
             roll = ests[:, k0:k].mean(axis=1)
-            t1 = t_at.get(k, t_at[ks[0]] + slope * (k - ks[0]))
+            t1 = t_ppg(k)
             ppg_rows.append(
                 dict(
                     N=n_ppg,
@@ -461,31 +472,17 @@ def section_e(data, cfg, log):
     exact = exact_lag1(model, params, ys)
     R, k0, ks = cfg["R"], cfg["burn_in"], cfg["e_ks"]
     kmax, backward = ks[-1], "exact"
-    ref0 = jnp.zeros((T, 1))
     rows = []
     for n in cfg["e_N"]:
         c, _ = compile_fn(paris_fn(model, params, ys, n, backward), jr.key(0))
         t_paris, _, _ = best_of(c, lambda i: (jr.key(i),), cfg["reps"], 1.0)
 
-        def ppg_fn(k, n=n):
-            def f(key):
-                return ppg(
-                    key, model, params, ys, ref0, n, lag1,
-                    num_iters=k, burn_in=0, backward=backward,
-                ).estimates  # fmt: skip
-
-            return f
-
-        t_at = {}
-        for k in sorted({ks[0], kmax}):
-            c, _ = compile_fn(ppg_fn(k), jr.key(0))
-            t_at[k], _, _ = best_of(c, lambda i: (jr.key(i),), cfg["reps"], 1.0)
-        slope = (t_at[kmax] - t_at[ks[0]]) / max(kmax - ks[0], 1)
+        t_at, t_ppg = ppg_times(
+            model, params, ys, n, backward, ks[0], kmax, cfg["reps"]
+        )
         ppg_keys = jr.split(jr.key(2027), R)
-        ests = np.asarray(jax.jit(jax.vmap(ppg_fn(kmax)))(ppg_keys))  # (R, kmax)
-
-        def t_ppg(k, t_at=t_at, slope=slope):
-            return t_at.get(k, t_at[ks[0]] + slope * (k - ks[0]))
+        fk = ppg_fn(model, params, ys, n, kmax, backward)
+        ests = np.asarray(jax.jit(jax.vmap(fk))(ppg_keys))  # (R, kmax)
 
         m_max = max(1, round(t_ppg(kmax) / t_paris))
         run = jax.jit(jax.vmap(paris_fn(model, params, ys, n, backward)))
