@@ -48,6 +48,31 @@ def test_tour_command_prints_a_checked_row():
     assert len(rows) == 1 and " pass " in rows[0], proc.stdout
 
 
+@pytest.mark.timeout(320)
+def test_tour_float32_runs_every_case():
+    """``--float32`` (x64 off) runs every case to a row, without JAX warnings.
+
+    Tolerances are not checked in this mode (the rows say n/a), but a case
+    that asks for float64 or 64-bit integers must not crash it.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-m", "jaxmethods", "tour"]
+        + ["--float32"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert "(float32)" in proc.stdout
+    for c in CASES:
+        rows = [
+            line for line in proc.stdout.splitlines() if line.split()[:1] == [c.name]
+        ]
+        assert len(rows) == 1 and " n/a " in rows[0], (c.name, proc.stdout[-2000:])
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_tour_case_within_tolerance(case):

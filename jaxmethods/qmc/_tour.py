@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+from .._internal.bits import default_float, max_bits
 from .._tour import TourCase
 from ._cubature import cub_qmc_net_g
 from ._data import kuo_lattice_vector
@@ -50,7 +51,8 @@ def _lattice_case():
     n, d = 1024, 8
     key = jr.key(7)
     run = jax.jit(functools.partial(lattice, n=n, d=d))
-    shift = np.asarray(jr.uniform(key, (d,), jnp.float64))
+    # the shift lattice() draws, in the float type it draws it in
+    shift = np.asarray(jr.uniform(key, (d,), default_float()), np.float64)
     ref = _ref_lattice(n, kuo_lattice_vector()[:d], shift)
     return (lambda: run(key)), (lambda out: _max_abs(out, ref))
 
@@ -77,10 +79,11 @@ def _sobol_case():
     run = jax.jit(functools.partial(digital_net_b2, n=n, d=d))
     # the same ingredients digital_net_b2 draws (see its docstring on keys)
     k_lms, k_ds = jr.split(key)
-    S = random_scramble_matrices(k_lms, d, t_in=32, t=63)
+    t = 63 if max_bits() == 64 else 32  # digital_net_b2's default bits
+    S = random_scramble_matrices(k_lms, d, t_in=32, t=t)
     C = linear_matrix_scramble(sobol_generating_matrices(d), S, t_in=32)
-    shift = np.asarray(random_digital_shift(k_ds, d, t=63))
-    ref = _ref_net(C, n, 63, 63, shift)
+    shift = np.asarray(random_digital_shift(k_ds, d, t=t))
+    ref = _ref_net(C, n, t, t, shift)
     return (lambda: run(key)), (lambda out: _max_abs(out, ref))
 
 

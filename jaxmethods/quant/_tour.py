@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._internal.bits import default_float
 from .._tour import TourCase
 from ._format import dequantize
 from ._gptq import gptq, hessian_from_activations
@@ -38,7 +39,7 @@ def _rtn_case():
     # arguments, not closed-over constants: XLA would fold the whole
     # quantization at compile time
     f = jax.jit(
-        lambda a: dequantize(quantize_rtn(a, scale_dtype=jnp.float32), jnp.float64)
+        lambda a: dequantize(quantize_rtn(a, scale_dtype=jnp.float32), default_float())
     )
     return (lambda: f(w)), lambda out: float(
         np.max(np.abs(np.asarray(out, np.float64) - ref))
@@ -51,7 +52,7 @@ def _w4a16_case():
     w, _ = _weights(1024, 1024, seed=1)
     qw = quantize_rtn(w.astype(jnp.float32))
     x = jax.random.normal(jax.random.key(2), (16, 1024), jnp.float32)
-    ref = np.asarray(x, np.float64) @ np.asarray(dequantize(qw, jnp.float64))
+    ref = np.asarray(x, np.float64) @ np.asarray(dequantize(qw, default_float()))
     f = jax.jit(lambda a, q: w4a16_matmul(a, q, impl="pallas_interpret"))
 
     def err(out):
@@ -74,7 +75,7 @@ def _gptq_case():
 
     def err(out):
         # layer-output relative squared error, in NumPy float64
-        e = xn @ (np.asarray(dequantize(out, jnp.float64)) - wn)
+        e = xn @ (np.asarray(dequantize(out, default_float()), np.float64) - wn)
         return float(np.sum(e**2) / np.sum(y**2))
 
     return (lambda: f(x, w)), err
