@@ -117,7 +117,7 @@ def _uniform_logits(z, vocab):
 
 CASES = [
     TourCase(
-        "ao_arm_nll_exact",
+        "discrete.ao_arm_nll_exact",
         "P16",
         "exact NELBO, table oracle V=3 L=4",
         _exact_nelbo,
@@ -125,7 +125,7 @@ CASES = [
         tolerance=1e-8,
     ),
     TourCase(
-        "masked_diffusion_nelbo",
+        "discrete.masked_diffusion_nelbo",
         "P21",
         "MC NELBO (2e5 draws), table oracle",
         _mc_nelbo,
@@ -133,7 +133,7 @@ CASES = [
         tolerance=0.2,
     ),
     TourCase(
-        "radd_cached_sample",
+        "discrete.radd_cached_sample",
         "P16",
         "law vs exact DP law, N=16, 1e5 samples",
         _cached_law,
@@ -141,7 +141,7 @@ CASES = [
         tolerance=0.03,
     ),
     TourCase(
-        "radd_cached_sample_nfe",
+        "discrete.radd_cached_sample[nfe]",
         "P16",
         "mean NFE, L=64 N=256 (closed form 56.72)",
         _cached_nfe,
