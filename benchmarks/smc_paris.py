@@ -472,7 +472,7 @@ def section_e(data, cfg, log):
     exact = exact_lag1(model, params, ys)
     R, k0, ks = cfg["R"], cfg["burn_in"], cfg["e_ks"]
     kmax, backward = ks[-1], "exact"
-    rows = []
+    rows, singles = [], []
     for n in cfg["e_N"]:
         c, _ = compile_fn(paris_fn(model, params, ys, n, backward), jr.key(0))
         t_paris, _, _ = best_of(c, lambda i: (jr.key(i),), cfg["reps"], 1.0)
@@ -484,7 +484,10 @@ def section_e(data, cfg, log):
         fk = ppg_fn(model, params, ys, n, kmax, backward)
         ests = np.asarray(jax.jit(jax.vmap(fk))(ppg_keys))  # (R, kmax)
 
-        m_max = max(1, round(t_ppg(kmax) / t_paris))
+        def runs_in(t, t_paris=t_paris):
+            return max(1, round(t / t_paris))  # PaRIS runs that fit in time t
+
+        m_max = runs_in(t_ppg(kmax))
         run = jax.jit(jax.vmap(paris_fn(model, params, ys, n, backward)))
         chunk = max(1, 4096 // R)
         paris_keys = jr.split(jr.key(2028), m_max * R).reshape(m_max, R)
@@ -495,7 +498,7 @@ def section_e(data, cfg, log):
         paris_est = np.concatenate(parts)  # (m_max, R)
         for k in ks:
             t = t_ppg(k)
-            m = max(1, round(t / t_paris))
+            m = runs_in(t)
             row = dict(
                 N=n,
                 k=k,
@@ -516,11 +519,11 @@ def section_e(data, cfg, log):
             f"(e) N={n}: PaRIS bias over {paris_est.size} runs "
             f"{single['bias']:+.3f} +- {single['bias_se']:.3f}, sd {single['sd']:.3f}"
         )
-        rows.append(dict(N=n, single=single, runs=paris_est.size, t_single=t_paris))
-    return rows
+        singles.append(dict(N=n, runs=paris_est.size, t=t_paris, **single))
+    return rows, singles
 
 
-def print_e(rows, R):
+def print_e(rows, singles, R):
     print(
         "\n### (e) Same N, equal time: PPG roll-out vs the mean of m PaRIS runs "
         f"(T = 100, backward = 'exact', R = {R})\n"
@@ -531,8 +534,6 @@ def print_e(rows, R):
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        if "single" in r:
-            continue
         star = "" if r["measured"] else "*"
         pp, pa = r["ppg"], r["paris"]
         print(
@@ -543,14 +544,12 @@ def print_e(rows, R):
             f"{pa['rmse'] / pp['rmse']:.2f} |"
         )
     print()
-    for r in rows:
-        if "single" in r:
-            st = r["single"]
-            print(
-                f"PaRIS N={r['N']}, one run: {fmt_s(r['t_single'])}, bias "
-                f"{st['bias']:+.3f} ± {st['bias_se']:.3f}, sd {st['sd']:.3f} "
-                f"(over {r['runs']} runs)."
-            )
+    for r in singles:
+        print(
+            f"PaRIS N={r['N']}, one run: {fmt_s(r['t'])}, bias "
+            f"{r['bias']:+.3f} ± {r['bias_se']:.3f}, sd {r['sd']:.3f} "
+            f"(over {r['runs']} runs)."
+        )
     print("\n\\* interpolated linearly between the measured k values.")
 
 
@@ -789,11 +788,11 @@ def main():
     if "d" in secs and peer is not None and d_seeds:
         d_row = section_d(data, 16, d_seeds, log)
 
-    e_rows = section_e(data, cfg, log) if "e" in secs else []
+    e_rows, e_singles = section_e(data, cfg, log) if "e" in secs else ([], [])
 
     print_tables(a_rows, b_rows, c_out, exact100, d_row, sizes, limit)
     if e_rows:
-        print_e(e_rows, cfg["R"])
+        print_e(e_rows, e_singles, cfg["R"])
     print()
     print(machine_line())
     print(f"total wall time {time.perf_counter() - t_start:.0f} s")

@@ -28,17 +28,10 @@ from jax.scipy.stats import norm
 
 from .._internal.bits import x64_enabled
 from .._tour import TourCase
-from ..testing.analytic import GaussianMixture, GaussianMixtureInterpolant
+from ..diffusion._tour import _gmm  # the research notes' 2-D mixture
+from ..testing.analytic import GaussianMixtureInterpolant
 from ._core import Interpolant
 from ._sample import pf_ode_sample, sde_sample
-
-
-def _gmm() -> GaussianMixture:
-    return GaussianMixture(
-        jnp.array([0.2, 0.5, 0.3]),
-        jnp.array([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]]),
-        jnp.array([0.3, 0.5, 0.2]),
-    )
 
 
 def _setup():

@@ -94,11 +94,13 @@ def _num_points(fn, num_points, rows, dtype):
         raise TypeError(f"{fn}: num_points must be an int, got {num_points!r}")
     if jnp.ndim(num_points) != 0:
         raise ValueError(f"{fn}: num_points must be a scalar, got {num_points!r}")
-    if isinstance(num_points, int) and not 1 <= num_points <= rows:
-        raise ValueError(
-            f"{fn}: num_points must be in [1, {rows}] (the rows of Phi), got "
-            f"{num_points}"
-        )
+    if isinstance(num_points, int):
+        if not 1 <= num_points <= rows:
+            raise ValueError(
+                f"{fn}: num_points must be in [1, {rows}] (the rows of Phi), got "
+                f"{num_points}"
+            )
+        return jnp.asarray(num_points, dtype)
     n = jnp.asarray(num_points)
     n = eqx.error_if(
         n, (n < 1) | (n > rows), f"{fn}: num_points must be in [1, {rows}]"
